@@ -1,0 +1,88 @@
+# Kairos front door. `make demo` and `make test` each do their own set-up.
+SHELL       := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.9
+LOCAL       := $(CURDIR)/.local
+VENV        := $(CURDIR)/.venv
+UV          := $(LOCAL)/bootstrap/bin/uv
+PY          := $(VENV)/bin/python
+
+# Airflow reads its own AIRFLOW_* variables; they point it at the project's folders.
+export AIRFLOW_HOME                 ?= $(LOCAL)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER   ?= $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export SPARK_LOCAL_IP               ?= 127.0.0.1
+export PYSPARK_PYTHON               ?= $(PY)
+
+.PHONY: help setup venv java redis jars mlflow airflow demo data test test-unit lint up down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: venv java redis jars mlflow airflow ## install and provision everything (idempotent)
+	@echo "setup: ready"
+
+$(UV):
+	@echo "setup: bootstrapping uv $(UV_VERSION) into $(LOCAL)/bootstrap"
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found; Kairos needs Python 3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "setup: $(PYTHON) is not Python 3.11; set PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) -m venv $(LOCAL)/bootstrap
+	@$(LOCAL)/bootstrap/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	@echo "setup: installing locked dependencies into .venv (uv sync --frozen)"
+	@$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+venv: $(VENV)/.synced
+
+java:
+	@bash scripts/check_java.sh
+
+redis:
+	@bash scripts/ensure_redis.sh
+
+jars: venv java
+	@$(PY) -m kairos.jars
+
+mlflow: venv
+	@mkdir -p $(LOCAL)/mlflow/artifacts
+	@echo "setup: mlflow backend $$($(PY) -c 'from kairos.settings import get_settings as g; print(g().mlflow_tracking_uri)')"
+
+$(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
+	@echo "setup: migrating the Airflow metadata DB in $(AIRFLOW_HOME)"
+	@mkdir -p $(AIRFLOW_HOME)
+	@$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/migrate.log >&2; echo "setup: airflow db migrate failed (log: $(AIRFLOW_HOME)/migrate.log)" >&2; exit 1; }
+	@touch $@
+
+airflow: $(AIRFLOW_HOME)/.migrated
+	@echo "setup: airflow home $(AIRFLOW_HOME), dags from $(AIRFLOW__CORE__DAGS_FOLDER)"
+
+demo: setup ## set up, then run the pipeline end to end on the embedded default
+	@$(PY) -m kairos.demo
+
+data: setup ## generate synthetic events into the landing location (ARGS="--customers N --hours H")
+	@$(PY) -m kairos.datagen $(ARGS)
+
+test: setup ## set up, then run the whole test suite (unit, integration, e2e)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## only the fast unit tests
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff and mypy
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+up: setup ## start Redis and the MLflow UI in the background
+	@$(PY) -m kairos.services up
+
+down: ## stop what `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m kairos.services down; fi
+
+clean: down ## remove local state (.local: lake, landing, caches, services) and .venv
+	rm -rf $(LOCAL) $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,246 @@
+"""The event contract: one JSON Schema (``feature_defs/events/event.schema.json``), one validator.
+
+The HTTP API, the batch quarantine and the data generator's tests all call this module,
+so "valid" means the same thing everywhere. Each violation names the field and what
+is wrong with it, in words a producer can act on::
+
+    >>> EventValidator().violations({"event_type": "page_vew", ...})
+    [Violation(field='event_type', kind='unknown_event_type',
+               message="event_type: unknown event type 'page_vew' (known: page_view, ...)")]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from kairos.settings import get_settings
+
+SCHEMA_FILE = Path("events") / "event.schema.json"
+PII_FIELDS = frozenset({"email", "name", "first_name", "last_name", "phone", "address"})
+
+_format_checker = FormatChecker(formats=())
+
+
+@_format_checker.checks("date-time", raises=ValueError)
+def _is_utc_timestamp(value: object) -> bool:
+    """RFC 3339 date-time whose offset is UTC (``Z`` or ``+00:00``)."""
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    """One way an event breaks the contract."""
+
+    field: str
+    kind: str
+    message: str
+
+
+class EventContractError(ValueError):
+    """Raised by :meth:`EventValidator.check` with every violation of one event."""
+
+    def __init__(self, violations: list[Violation]):
+        self.violations = violations
+        super().__init__("; ".join(v.message for v in violations))
+
+
+def schema_path(feature_defs_dir: str | None = None) -> Path:
+    return Path(feature_defs_dir or get_settings().feature_defs_dir) / SCHEMA_FILE
+
+
+@lru_cache(maxsize=4)
+def load_schema(feature_defs_dir: str | None = None) -> dict[str, Any]:
+    """The event JSON Schema as a dict."""
+    schema: dict[str, Any] = json.loads(schema_path(feature_defs_dir).read_text())
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def event_types(feature_defs_dir: str | None = None) -> list[str]:
+    """The known event types, in contract order."""
+    return list(load_schema(feature_defs_dir)["properties"]["event_type"]["enum"])
+
+
+def _field(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "(event)"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def _describe(error: ValidationError, event: Any) -> list[Violation]:
+    """Turn one jsonschema error into field-level violations with plain messages."""
+    field = _field(error.absolute_path)
+    kind = str(error.validator)
+    value: Any = error.instance
+    rule: Any = error.validator_value
+    subschema: Any = error.schema
+    if kind == "required":
+        missing = [m for m in rule if not isinstance(value, dict) or m not in value]
+        etype = event.get("event_type") if isinstance(event, dict) else None
+        why = f" for event_type {etype!r}" if etype and len(error.relative_schema_path) > 1 else ""
+        out = []
+        for name in missing:
+            full = name if field == "(event)" else f"{field}.{name}"
+            out.append(Violation(full, "missing_field", f"{full}: required{why} but missing"))
+        return out
+    if kind == "additionalProperties":
+        extras = sorted(set(value) - set(subschema.get("properties", {})))
+        out = []
+        for name in extras:
+            full = name if field == "(event)" else f"{field}.{name}"
+            if name in PII_FIELDS:
+                out.append(
+                    Violation(
+                        full,
+                        "pii_field",
+                        f"{full}: raw PII is not allowed in events; send ids only",
+                    )
+                )
+            else:
+                out.append(
+                    Violation(
+                        full, "unknown_field", f"{full}: unknown field (not in the event contract)"
+                    )
+                )
+        return out
+    if kind == "anyOf" and field == "(event)":
+        return [
+            Violation(
+                "customer_id|anonymous_id",
+                "missing_identity",
+                "customer_id|anonymous_id: at least one of them is required",
+            )
+        ]
+    if kind == "type":
+        expected = rule
+        expected_text = " or ".join(expected) if isinstance(expected, list) else expected
+        got = _JSON_TYPES.get(type(value), type(value).__name__)
+        return [
+            Violation(
+                field, "wrong_type", f"{field}: expected {expected_text}, got {got} {_short(value)}"
+            )
+        ]
+    if kind == "enum" and field == "event_type":
+        known = ", ".join(str(v) for v in rule)
+        return [
+            Violation(
+                field,
+                "unknown_event_type",
+                f"{field}: unknown event type {_short(value)} (known: {known})",
+            )
+        ]
+    if kind == "enum":
+        allowed = ", ".join(str(v) for v in rule if v is not None)
+        return [Violation(field, "bad_value", f"{field}: {_short(value)} is not one of {allowed}")]
+    if kind == "const":
+        return [
+            Violation(
+                field,
+                "bad_value",
+                f"{field}: must be {rule!r}, got {_short(value)}",
+            )
+        ]
+    if kind == "format":
+        return [
+            Violation(
+                field,
+                "bad_timestamp",
+                f"{field}: {_short(value)} is not an RFC 3339 timestamp in UTC "
+                "(e.g. 2026-11-23T17:05:00Z)",
+            )
+        ]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = "below the minimum" if "inimum" in kind else "above the maximum"
+        return [
+            Violation(
+                field,
+                "out_of_range",
+                f"{field}: {_short(value)} is {bound} {rule}",
+            )
+        ]
+    if kind in ("minLength", "maxLength", "pattern"):
+        rule = {
+            "minLength": f"shorter than {rule} characters",
+            "maxLength": f"longer than {rule} characters",
+            "pattern": f"does not match {rule}",
+        }[kind]
+        return [
+            Violation(
+                field,
+                "bad_value",
+                f"{field}: {_short(value)} is {rule}"
+                if kind != "pattern"
+                else f"{field}: {_short(value)} {rule}",
+            )
+        ]
+    return [Violation(field, "invalid", f"{field}: {error.message}")]
+
+
+class EventValidator:
+    """Validates events against the contract; reuse one instance (it compiles the schema once)."""
+
+    def __init__(self, feature_defs_dir: str | None = None):
+        self.schema = load_schema(feature_defs_dir)
+        self._validator = Draft202012Validator(self.schema, format_checker=_format_checker)
+
+    def violations(self, event: Any) -> list[Violation]:
+        """Every violation of one parsed event, sorted by field; [] when valid."""
+        if not isinstance(event, dict):
+            got = _JSON_TYPES.get(type(event), type(event).__name__)
+            return [
+                Violation("(event)", "not_object", f"(event): expected a JSON object, got {got}")
+            ]
+        found: set[Violation] = set()
+        for error in self._validator.iter_errors(event):
+            # if/then failures report their inner errors as context; descend to them.
+            leaves = [error] if not error.context or error.validator == "anyOf" else error.context
+            for leaf in leaves:
+                found.update(_describe(leaf, event))
+        return sorted(found)
+
+    def check(self, event: Any) -> dict[str, Any]:
+        """Return the event if valid, else raise :class:`EventContractError`."""
+        found = self.violations(event)
+        if found:
+            raise EventContractError(found)
+        return event
+
+    def parse_line(self, line: str) -> tuple[dict[str, Any] | None, list[Violation]]:
+        """Parse and validate one JSON Lines record."""
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return None, [
+                Violation(
+                    "(record)",
+                    "bad_json",
+                    f"(record): not valid JSON ({exc.msg} at column {exc.colno})",
+                )
+            ]
+        found = self.violations(event)
+        return (event if not found else None), found

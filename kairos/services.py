@@ -1,0 +1,227 @@
+"""Local services of the embedded stack: a redis-server and the MLflow UI.
+
+``python -m kairos.services up|down|status`` backs ``make up`` / ``make down``. The test
+suite uses :class:`RedisProcess` directly to run a throw-away redis-server on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kairos.settings import Settings, get_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with code {proc.returncode} before listening on {port}"
+            )
+        if _port_open(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class RedisProcess:
+    """One redis-server on loopback with AOF on, its data in ``data_dir``."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisProcess:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found on PATH; run `make setup`")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_port(self.port, self.proc, "redis-server", timeout)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+
+
+# --- make up / make down --------------------------------------------------------------------
+
+
+def _run_dir(settings: Settings) -> Path:
+    path = Path(settings.local_dir) / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _pid(settings: Settings, name: str) -> int | None:
+    pidfile = _run_dir(settings) / f"{name}.pid"
+    if not pidfile.exists():
+        return None
+    pid = int(pidfile.read_text().strip() or 0)
+    return pid if pid and _alive(pid) else None
+
+
+def _spawn(settings: Settings, name: str, argv: list[str], port: int, timeout: float) -> None:
+    if _pid(settings, name):
+        print(f"{name}: already running (pid {_pid(settings, name)})")
+        return
+    if _port_open(port):
+        raise RuntimeError(
+            f"{name}: port {port} is taken by another process; free it or change the port setting"
+        )
+    logs = Path(settings.local_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    (_run_dir(settings) / f"{name}.pid").write_text(str(proc.pid))
+    _wait_port(port, proc, name, timeout)
+
+
+def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
+    redis_dir = Path(settings.local_dir) / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    return {
+        "redis": (
+            [
+                "redis-server",
+                "--port",
+                str(settings.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(redis_dir),
+                "--appendonly",
+                "yes",
+                "--daemonize",
+                "no",
+            ],
+            settings.redis_port,
+            f"redis://127.0.0.1:{settings.redis_port}/0",
+        ),
+        "mlflow": (
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "5000",
+                "--backend-store-uri",
+                settings.mlflow_tracking_uri,
+                "--default-artifact-root",
+                settings.mlflow_artifact_root,
+            ],
+            5000,
+            "http://127.0.0.1:5000",
+        ),
+    }
+
+
+def up(settings: Settings) -> None:
+    for name, (argv, port, url) in _services(settings).items():
+        _spawn(settings, name, argv, port, timeout=60)
+        print(f"{name:8s} {url}   (log: {Path(settings.local_dir) / 'logs' / (name + '.log')})")
+
+
+def down(settings: Settings) -> None:
+    for name in _services(settings):
+        pid = _pid(settings, name)
+        if pid is None:
+            print(f"{name}: not running")
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        (_run_dir(settings) / f"{name}.pid").unlink(missing_ok=True)
+        print(f"{name}: stopped (pid {pid})")
+
+
+def status(settings: Settings) -> None:
+    for name, (_, _, url) in _services(settings).items():
+        pid = _pid(settings, name)
+        print(f"{name:8s} {'running, pid ' + str(pid) if pid else 'stopped'}  {url}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kairos.services", description="Start, stop or list the local services."
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    try:
+        {"up": up, "down": down, "status": status}[args.command](settings)
+    except RuntimeError as exc:
+        print(f"services: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The one settings module of Kairos.
+
+Every configurable value lives here, read from environment variables prefixed
+``KAIROS_`` and from a ``.env`` file in the project root. Nothing else in the code
+base reads the environment. The defaults run everything on one laptop: relative
+paths are resolved against the project root, so ``.local/lake`` means
+``<project>/.local/lake`` whatever the working directory.
+
+Usage::
+
+    from kairos.settings import get_settings
+    settings = get_settings()
+    settings.lake_root        # "/abs/path/.local/lake" or "s3a://bucket/lake"
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "gs://", "abfss://", "hdfs://")
+
+
+def is_remote(location: str) -> bool:
+    """True when a location is an object-store or HDFS URI rather than a local path."""
+    return location.startswith(_REMOTE_SCHEMES)
+
+
+def _resolve_local(location: str) -> str:
+    """Absolute path for a local location; remote URIs pass through unchanged."""
+    if is_remote(location) or location.startswith(("file:", "sqlite:", "redis:", "rediss:")):
+        return location
+    path = Path(location).expanduser()
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    return str(path)
+
+
+class Settings(BaseSettings):
+    """Kairos configuration. Field descriptions double as the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAIROS_",
+        env_file=str(PROJECT_ROOT / ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    local_dir: str = Field(
+        ".local", description="Working directory for local state (lake, caches, services)."
+    )
+    lake_root: str = Field(
+        ".local/lake", description="Root of the Delta lake: a local path or `s3a://bucket/lake`."
+    )
+    landing_root: str = Field(
+        ".local/landing",
+        description="Where raw JSON Lines events land: a local path or `s3://bucket/landing`.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint override for S3-compatible stores (MinIO, LocalStack)."
+    )
+    aws_region: str = Field("us-east-1", description="AWS region for S3 clients.")
+
+    # --- spark ---------------------------------------------------------------------------
+    spark_master: str = Field("local[*]", description="Spark master URL.")
+    spark_driver_memory: str = Field("2g", description="Spark driver memory (local mode).")
+    spark_shuffle_partitions: int = Field(
+        4, ge=1, description="`spark.sql.shuffle.partitions`; small on a laptop."
+    )
+    spark_jars_dir: str = Field(
+        ".local/jars",
+        description="Cache of the Delta Lake (and hadoop-aws) jars resolved from Maven Central.",
+    )
+    spark_s3_jars: bool = Field(
+        False,
+        description="Also resolve hadoop-aws for `s3a://` (implied by an s3a lake_root).",
+    )
+
+    # --- mlflow --------------------------------------------------------------------------
+    mlflow_tracking_uri: str = Field(
+        "", description="MLflow tracking URI; default sqlite under `<local_dir>/mlflow`."
+    )
+    mlflow_artifact_root: str = Field(
+        "", description="MLflow artifact location; default `<local_dir>/mlflow/artifacts`."
+    )
+    mlflow_experiment: str = Field("kairos-propensity", description="MLflow experiment name.")
+    model_name: str = Field("kairos_propensity", description="Registered propensity model name.")
+    segmenter_name: str = Field("kairos_rfm", description="Registered RFM segmenter model name.")
+
+    # --- redis / serving -----------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used by serving.")
+    redis_port: int = Field(
+        6379, ge=1, le=65535, description="Port of the local redis-server `make up` starts."
+    )
+    api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+
+    # --- pipeline ------------------------------------------------------------------------
+    feature_defs_dir: str = Field(
+        "feature_defs", description="Folder of declarative definitions (schema, features, rules)."
+    )
+    label_horizon_days: int = Field(
+        7, ge=1, description="Label horizon: purchased in (as_of, as_of + horizon]."
+    )
+    lookback_hours: int = Field(
+        48, ge=0, description="Late events up to this many hours old are reprocessed."
+    )
+    quarantine_max_share: float = Field(
+        0.05, ge=0.0, le=1.0, description="Bad-row share above which validation fails the run."
+    )
+
+    @field_validator(
+        "local_dir",
+        "lake_root",
+        "landing_root",
+        "spark_jars_dir",
+        "feature_defs_dir",
+    )
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return _resolve_local(value)
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        mlflow_dir = Path(self.local_dir) / "mlflow"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+        if not self.mlflow_artifact_root:
+            self.mlflow_artifact_root = str(mlflow_dir / "artifacts")
+        else:
+            self.mlflow_artifact_root = _resolve_local(self.mlflow_artifact_root)
+        if self.lake_root.startswith("s3a://"):
+            self.spark_s3_jars = True
+        return self
+
+    @property
+    def needs_s3(self) -> bool:
+        """True when the landing store is on S3 (boto3 is used for it)."""
+        return self.landing_root.startswith("s3://")
+
+    def table_path(self, layer: str, name: str) -> str:
+        """Location of a Delta table, e.g. ``table_path("bronze", "events")``."""
+        return f"{self.lake_root.rstrip('/')}/{layer}/{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build ``Settings(...)`` directly)."""
+    return Settings()

@@ -1,0 +1,79 @@
+"""Shared fixtures: one Spark session for the whole run, throw-away settings and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kairos.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings whose lake and landing live in a fresh temp folder."""
+    return Settings(
+        lake_root=str(tmp_path / "lake"),
+        landing_root=str(tmp_path / "landing"),
+    )
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """One local Spark session with Delta and Delta's test speed settings."""
+    from kairos.spark import TEST_CONF, get_spark
+
+    session = get_spark(
+        "kairos-tests",
+        Settings(spark_master="local[2]", spark_shuffle_partitions=2),
+        extra_conf=TEST_CONF,
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, stopped after the session."""
+    from kairos.services import RedisProcess
+
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: str):  # type: ignore[no-untyped-def]
+    """A client on the session Redis, flushed before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by folder: tests/integration -> integration, tests/e2e -> e2e."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+        elif "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+def content_checksum(frame) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(row count, order-independent checksum over every column) of a DataFrame."""
+    from pyspark.sql import functions as F
+
+    row_hash = F.pmod(F.xxhash64(*[F.col(c) for c in frame.columns]), F.lit(2**31))
+    total = frame.select(F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("s")).first()
+    return int(total["n"]), int(total["s"] or 0)
+
+
+@pytest.fixture(scope="session")
+def checksum():  # type: ignore[no-untyped-def]
+    """``checksum(df)`` -> (rows, content checksum); equal tables give equal pairs."""
+    return content_checksum
