@@ -25,8 +25,8 @@ def _step(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kairos.demo", description=__doc__)
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--hours", type=int, default=6)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--hours", type=int, default=24)
     args = parser.parse_args(argv)
     settings = get_settings()
     began = time.monotonic()
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=7,
         progress=print_progress(max(1, args.hours // 3)),
     )
-    malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items()))
+    malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())) or "none"
     print(
         f"    {report.records:,} records in {report.hours} hourly files "
         f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
