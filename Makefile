@@ -10,14 +10,19 @@ VENV        := $(CURDIR)/.venv
 UV          := $(LOCAL)/bootstrap/bin/uv
 PY          := $(VENV)/bin/python
 
+# The virtualenv's tools first on PATH: Airflow's SparkSubmitOperator runs `spark-submit`.
+export PATH := $(VENV)/bin:$(PATH)
+
 # Airflow reads its own AIRFLOW_* variables; they point it at the project's folders.
 export AIRFLOW_HOME                 ?= $(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER   ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+# The Spark connection the DAGs submit jobs through (local master; a cluster URL in production).
+export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark", "host": "local[*]"}
 export SPARK_LOCAL_IP               ?= 127.0.0.1
 export PYSPARK_PYTHON               ?= $(PY)
 
-.PHONY: help setup venv java redis jars mlflow airflow demo data test test-unit lint up down clean
+.PHONY: help setup venv java redis jars mlflow airflow demo data test test-unit bench lint up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +77,9 @@ test: setup ## set up, then run the whole test suite (unit, integration, e2e)
 
 test-unit: setup ## only the fast unit tests
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup ## benchmarks, printed as tables (BENCH_ARGS="--customers N --hours H --runs R")
+	@$(PY) bench/lake_etl.py $(BENCH_ARGS)
 
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check .

@@ -1,8 +1,9 @@
 """``make demo``: the main job end to end on the embedded default, saying what it does.
 
-At this stage: generate a few hours of synthetic events into the landing location, land
-the last hour as the Delta table bronze.events, and print what is where. Later stages of
-the pipeline extend this same command.
+At this stage: generate a day of synthetic events into the landing location, run the lake
+ETL over all of it in one data interval (landing -> bronze -> Great Expectations gate ->
+silver), and print every table with its row count and the quarantine with its reasons.
+The dates are fixed, so a rerun rewrites the same hours and leaves the same tables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from kairos.datagen import generate, print_progress
 from kairos.landing import open_landing
 from kairos.settings import get_settings
 
-DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)  # fixed, so a rerun rewrites the same hours
+DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def _step(text: str) -> None:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         start=DEMO_START,
         hours=args.hours,
         seed=7,
-        progress=print_progress(max(1, args.hours // 3)),
+        progress=print_progress(max(1, args.hours // 4)),
     )
     malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())) or "none"
     print(
@@ -49,30 +50,65 @@ def main(argv: list[str] | None = None) -> int:
         f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
     )
 
-    last_hour = DEMO_START + timedelta(hours=args.hours - 1)
-    _step(f"landing hour {last_hour:%Y-%m-%d %H}:00Z into Delta (bronze.events)")
-    from kairos.spark import get_spark
-    from spark_jobs import bronze_events
+    from pyspark.sql import functions as F
 
+    from kairos.spark import get_spark
+    from spark_jobs import bronze_events, silver_customers, silver_events, tables, validate_events
+    from spark_jobs.interval import Interval
+
+    interval = Interval(DEMO_START, DEMO_START + timedelta(hours=args.hours))
     spark = get_spark("kairos-demo", settings)
     try:
-        rows = bronze_events.run(spark, settings, last_hour, last_hour + timedelta(hours=1))
-        table = spark.read.format("delta").load(settings.table_path(*bronze_events.TABLE))
-        version = spark.sql(
-            f"DESCRIBE HISTORY delta.`{settings.table_path(*bronze_events.TABLE)}` LIMIT 1"
-        ).first()
-        print(
-            f"    table {settings.table_path(*bronze_events.TABLE)}: {table.count():,} rows, "
-            f"Delta version {version['version'] if version else '?'}"
+        _step(f"lake ETL for {interval}: landing -> bronze -> expectations -> silver")
+        for job in (bronze_events, validate_events, silver_events, silver_customers):
+            job.run(spark, settings, interval)
+
+        _step("tables")
+        for name in (
+            tables.BRONZE_EVENTS,
+            tables.QUARANTINE,
+            tables.SILVER_EVENTS,
+            tables.IDENTITY_MAP,
+            tables.SILVER_CUSTOMERS,
+        ):
+            rows = tables.read(spark, settings, name).count()
+            print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
+
+        _step("quarantine by reason")
+        reasons = (
+            tables.read(spark, settings, tables.QUARANTINE)
+            .select("stage", F.explode("violations").alias("v"))
+            .groupBy("stage", F.col("v.kind").alias("kind"))
+            .count()
+            .orderBy(F.desc("count"))
+            .collect()
         )
-        print("    rows by event_type (null = record not parseable as an event):")
-        for row in table.groupBy("event_type").count().orderBy("count", ascending=False).collect():
-            print(f"      {row['event_type'] or 'null':18s} {row['count']:>7,}")
+        for row in reasons:
+            print(f"    {row['stage']:13s} {row['kind']:20s} {row['count']:>6,}")
+        example = tables.read(spark, settings, tables.QUARANTINE).orderBy("event_id").first()
+        if example:
+            print(f"    e.g. {example['reason']}")
+
+        _step("silver.events")
+        silver = tables.read(spark, settings, tables.SILVER_EVENTS)
+        stats = silver.agg(
+            F.countDistinct("customer_id").alias("customers"),
+            F.sum(F.col("identity_stitched").cast("int")).alias("stitched"),
+            F.sum(F.col("session_derived").cast("int")).alias("derived"),
+            F.sum(F.col("customer_id").isNull().cast("int")).alias("anonymous"),
+        ).first()
+        assert stats is not None
+        print(
+            f"    {stats['customers']:,} customers; {stats['stitched']:,} events stitched to a "
+            f"customer after login; {stats['anonymous']:,} still anonymous; "
+            f"{stats['derived']:,} events in derived sessions"
+        )
     finally:
         spark.stop()
 
-    _step(f"done in {time.monotonic() - began:.0f}s; {rows:,} rows landed")
+    _step(f"done in {time.monotonic() - began:.0f}s")
     print(f"    landing: {settings.landing_root}\n    lake:    {settings.lake_root}")
+    print(f"    data docs: {settings.local_dir}/gx/gx/uncommitted/data_docs/local_site/index.html")
     return 0
 
 

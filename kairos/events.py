@@ -221,7 +221,9 @@ class EventValidator:
             leaves = [error] if not error.context or error.validator == "anyOf" else error.context
             for leaf in leaves:
                 found.update(_describe(leaf, event))
-        return sorted(found)
+        # A value of the wrong type fails its other keywords too; report only the type.
+        mistyped = {v.field for v in found if v.kind == "wrong_type"}
+        return sorted(v for v in found if v.kind == "wrong_type" or v.field not in mistyped)
 
     def check(self, event: Any) -> dict[str, Any]:
         """Return the event if valid, else raise :class:`EventContractError`."""

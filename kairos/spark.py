@@ -52,8 +52,9 @@ def build_conf(settings: Settings, extra: Mapping[str, str] | None = None) -> di
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        # Spark generates large methods for wide expressions; let the JIT compile them.
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:-DontCompileHugeMethods",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC -XX:-DontCompileHugeMethods",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(Path(settings.local_dir) / "spark-warehouse"),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",

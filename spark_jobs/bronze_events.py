@@ -1,57 +1,90 @@
-"""bronze.events: the landed JSON Lines of a data interval, appended idempotently.
-
-Entry point (spark-submit or ``python -m``)::
+"""bronze.events and bronze.events_quarantine: the landed JSON Lines of a data interval.
 
     python -m spark_jobs.bronze_events --start 2026-11-23T07:00:00Z --end 2026-11-23T08:00:00Z
 
-Each record keeps its raw text, the contract-typed columns, the source file, the landed
-hour and the ingest time. Rerunning an interval replaces exactly its hour partitions
-(``replaceWhere``), so a rerun leaves the table as one run would.
+Every landed record of the interval's hours goes to exactly one of the two tables:
+
+* **bronze.events**: records that satisfy the event contract, typed by the contract's
+  schema, with their source file, landed hour and ingest time;
+* **bronze.events_quarantine**: everything else (broken JSON, contract violations), with the
+  raw payload, every violation and a one-line reason.
+
+So input records = bronze + quarantine. Rerunning an interval replaces exactly its landed
+hours in both tables (``replaceWhere``), leaving them as one run would.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kairos.landing import hour_prefix, spark_location
-from kairos.settings import Settings, get_settings
-from kairos.spark import get_spark
-from spark_jobs.contract import event_struct
+from kairos.settings import Settings
+from spark_jobs import tables
+from spark_jobs.contract import event_struct, with_violations
+from spark_jobs.interval import Interval, job_main
 
-TABLE = ("bronze", "events")
+PARTITIONS = ["dt", "hour"]
+STAGE = "contract"
 
 
-def parse_landed(raw: DataFrame, ingest_time: datetime) -> DataFrame:
-    """Raw lines (``value``, ``source_file``, ``landed_hour``) -> contract-typed bronze rows."""
-    parsed = F.from_json(F.col("value"), event_struct(), {"mode": "PERMISSIVE"})
-    return raw.withColumn("event", parsed).select(
-        "event.*",
-        F.col("value").alias("raw"),
+def _partitions(landed_hour: Column) -> list[Column]:
+    return [F.date_format(landed_hour, "yyyy-MM-dd").alias("dt"), F.hour(landed_hour).alias("hour")]
+
+
+def check_contract(raw: DataFrame) -> DataFrame:
+    """Raw lines (``value``, ...) -> the same rows with ``event`` (typed) and ``violations``."""
+    return with_violations(raw.withColumn("event", F.from_json("value", event_struct())))
+
+
+def valid_events(checked: DataFrame, ingested_at: datetime) -> DataFrame:
+    """Rows without violations -> bronze.events rows."""
+    return checked.where(F.size("violations") == 0).select(
+        *[F.col(f"event.{c}").alias(c) for c in event_struct().fieldNames() if c != "occurred_at"],
+        F.to_timestamp("event.occurred_at").alias("occurred_at"),
         "source_file",
         "landed_hour",
-        F.lit(ingest_time).cast("timestamp").alias("ingested_at"),
-        F.date_format("landed_hour", "yyyy-MM-dd").alias("dt"),
-        F.hour("landed_hour").alias("hour"),
+        F.lit(ingested_at.replace(tzinfo=None)).cast("timestamp").alias("ingested_at"),
+        *_partitions(F.col("landed_hour")),
     )
 
 
-def hours_in(start: datetime, end: datetime) -> list[datetime]:
-    """Hour starts in ``[start, end)``."""
-    if end <= start:
-        raise ValueError(
-            f"empty interval: end {end.isoformat()} is not after start {start.isoformat()}"
-        )
-    hours, current = [], start
-    while current < end:
-        hours.append(current)
-        current += timedelta(hours=1)
-    return hours
+def quarantined(checked: DataFrame, ingested_at: datetime) -> DataFrame:
+    """Rows with violations -> bronze.events_quarantine rows (raw payload, reasons)."""
+    return quarantine_rows(
+        checked.where(F.size("violations") > 0),
+        raw=F.col("value"),
+        event_id=F.col("event.event_id"),
+        violations=F.col("violations"),
+        stage=STAGE,
+        ingested_at=ingested_at,
+    )
+
+
+def quarantine_rows(
+    frame: DataFrame,
+    *,
+    raw: Column,
+    event_id: Column,
+    violations: Column,
+    stage: str,
+    ingested_at: datetime,
+) -> DataFrame:
+    """The quarantine table's shape, shared by the contract check and the expectations gate."""
+    return frame.select(
+        event_id.alias("event_id"),
+        raw.alias("raw"),
+        F.lit(stage).alias("stage"),
+        violations.alias("violations"),
+        F.array_join(F.transform(violations, lambda v: v["message"]), "; ").alias("reason"),
+        "source_file",
+        "landed_hour",
+        F.lit(ingested_at.replace(tzinfo=None)).cast("timestamp").alias("ingested_at"),
+        *_partitions(F.col("landed_hour")),
+    )
 
 
 def read_landed(spark: SparkSession, settings: Settings, hours: list[datetime]) -> DataFrame:
@@ -72,65 +105,57 @@ def read_landed(spark: SparkSession, settings: Settings, hours: list[datetime]) 
     )
 
 
-def _existing_hours(
-    spark: SparkSession, settings: Settings, hours: list[datetime]
-) -> list[datetime]:
-    """The hours of ``hours`` whose landing folder exists (Hadoop FS: local or s3a)."""
+def landed_hours(spark: SparkSession, settings: Settings, hours: list[datetime]) -> list[datetime]:
+    """The hours whose landing folder exists (through Hadoop FS: local or s3a)."""
     root = spark_location(settings.landing_root).rstrip("/")
-    jvm: Any = spark.sparkContext._jvm
+    jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     present = []
     for hour in hours:
-        path = jvm.org.apache.hadoop.fs.Path(f"{root}/{hour_prefix(hour)}")
+        path = jvm.org.apache.hadoop.fs.Path(f"{root}/{hour_prefix(hour)}")  # type: ignore[union-attr]
         if path.getFileSystem(conf).exists(path):
             present.append(hour)
     return present
 
 
-def run(spark: SparkSession, settings: Settings, start: datetime, end: datetime) -> int:
-    """Load landed hours in ``[start, end)`` into bronze.events; returns rows written."""
-    hours = _existing_hours(spark, settings, hours_in(start, end))
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[int, int]:
+    """Load the interval's landed hours; returns (bronze rows, quarantined rows)."""
+    hours = landed_hours(spark, settings, interval.hours)
     if not hours:
-        print(f"bronze.events: nothing landed in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})")
-        return 0
-    bronze = parse_landed(read_landed(spark, settings, hours), datetime.now(UTC))
-    first, last = hours[0].replace(tzinfo=None), hours[-1].replace(tzinfo=None)
-    (
-        bronze.write.format("delta")
-        .mode("overwrite")
-        .partitionBy("dt", "hour")
-        .option("replaceWhere", f"landed_hour >= '{first}' AND landed_hour <= '{last}'")
-        .save(settings.table_path(*TABLE))
-    )
-    written = (
-        spark.read.format("delta")
-        .load(settings.table_path(*TABLE))
-        .where(F.col("landed_hour").between(F.lit(first), F.lit(last)))
-        .count()
-    )
+        print(f"bronze.events: nothing landed in {interval}")
+        return 0, 0
+    ingested_at = datetime.now(UTC)
+    checked = check_contract(read_landed(spark, settings, hours)).persist()
+    try:
+        predicate = interval.landed_hour_predicate()
+        tables.replace_where(
+            valid_events(checked, ingested_at),
+            settings,
+            tables.BRONZE_EVENTS,
+            predicate,
+            PARTITIONS,
+        )
+        tables.replace_where(
+            quarantined(checked, ingested_at),
+            settings,
+            tables.QUARANTINE,
+            f"{predicate} AND stage = '{STAGE}'",
+            PARTITIONS,
+        )
+        counts = checked.groupBy((F.size("violations") == 0).alias("ok")).count().collect()
+    finally:
+        checked.unpersist()
+    good = next((r["count"] for r in counts if r["ok"]), 0)
+    bad = next((r["count"] for r in counts if not r["ok"]), 0)
     print(
-        f"bronze.events: {written:,} rows for {len(hours)} hour(s) -> {settings.table_path(*TABLE)}"
+        f"bronze.events: {good:,} rows, quarantined {bad:,}, from {len(hours)} landed hour(s) "
+        f"in {interval}"
     )
-    return written
-
-
-def parse_instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return good, bad
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bronze_events", description=__doc__.splitlines()[0])
-    parser.add_argument("--start", type=parse_instant, required=True, help="interval start (UTC)")
-    parser.add_argument("--end", type=parse_instant, required=True, help="interval end (UTC)")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    spark = get_spark("kairos-bronze-events", settings)
-    try:
-        run(spark, settings, args.start, args.end)
-    finally:
-        spark.stop()
-    return 0
+    return job_main("bronze_events", "Landed JSON Lines -> bronze.events + quarantine.", run, argv)
 
 
 if __name__ == "__main__":

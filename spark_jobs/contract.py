@@ -1,16 +1,31 @@
-"""The event contract as Spark sees it: a StructType derived from the one JSON Schema.
+"""The event contract as Spark sees it, derived from the one JSON Schema.
 
-No column list is written by hand here: add a property to
-``feature_defs/events/event.schema.json`` and bronze parses it.
+``feature_defs/events/event.schema.json`` is the single definition. This module reads it
+twice over:
+
+* :func:`event_struct` - the Spark schema for ``from_json`` (no column list by hand);
+* :func:`violations` - a Spark column holding every violation of a raw JSON line, compiled
+  from the schema's keywords into native Spark expressions, so batch validation runs at
+  Spark speed instead of calling a Python validator per row.
+
+The violations carry the same ``field`` and ``kind`` as :mod:`kairos.events` reports for
+the API (a parity test holds the two together). The subset of JSON Schema compiled here is
+the one the contract uses: ``type``, ``required``, ``anyOf`` of ``required``, ``enum``,
+``const``, ``pattern``, ``minLength``/``maxLength``, ``minimum``/``maximum``,
+``format: date-time`` (UTC), ``additionalProperties: false`` and ``allOf`` of
+``if event_type ... then required``. A schema using another keyword fails loudly here.
 """
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import Any
 
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from kairos.events import load_schema
+from kairos.events import PII_FIELDS, load_schema
 
 _SCALARS: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -18,12 +33,42 @@ _SCALARS: dict[str, T.DataType] = {
     "number": T.DoubleType(),
     "boolean": T.BooleanType(),
 }
+_SUPPORTED = {
+    "type",
+    "description",
+    "enum",
+    "const",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "format",
+    "properties",
+    "additionalProperties",
+    "required",
+}
+UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)$"
+VIOLATION = T.StructType(
+    [
+        T.StructField("field", T.StringType()),
+        T.StructField("kind", T.StringType()),
+        T.StructField("message", T.StringType()),
+    ]
+)
+
+
+def _types(prop: dict[str, Any]) -> tuple[str, bool]:
+    """(JSON type, nullable) of a property."""
+    kinds = prop.get("type", "string")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    nullable = "null" in kinds
+    kinds = [k for k in kinds if k != "null"]
+    return (kinds[0] if kinds else "string"), nullable
 
 
 def _spark_type(prop: dict[str, Any]) -> T.DataType:
-    kinds = prop.get("type", "string")
-    kinds = [k for k in ([kinds] if isinstance(kinds, str) else kinds) if k != "null"]
-    kind = kinds[0] if kinds else "string"
+    kind, _ = _types(prop)
     if kind == "object":
         return T.StructType(
             [
@@ -37,7 +82,7 @@ def _spark_type(prop: dict[str, Any]) -> T.DataType:
 
 
 def event_struct(feature_defs_dir: str | None = None) -> T.StructType:
-    """Spark schema of an event as landed (timestamps stay strings until validated)."""
+    """Spark schema of an event as landed (``occurred_at`` stays a string until validated)."""
     schema = load_schema(feature_defs_dir)
     return T.StructType(
         [
@@ -45,3 +90,361 @@ def event_struct(feature_defs_dir: str | None = None) -> T.StructType:
             for name, prop in schema["properties"].items()
         ]
     )
+
+
+def _violation(condition: Column, field: str, kind: str, message: Column | str) -> Column:
+    text = message if isinstance(message, Column) else F.lit(message)
+    return F.when(
+        condition,
+        F.struct(F.lit(field).alias("field"), F.lit(kind).alias("kind"), text.alias("message")),
+    )
+
+
+def _quoted(value: Column) -> Column:
+    return F.concat(F.lit("'"), value.cast("string"), F.lit("'"))
+
+
+# Helper columns computed once per row, so each JSON line is parsed a fixed number of times
+# however many checks the schema yields: the keys of each object level, every field as raw
+# text (a struct, so each lookup is by position), and string fields holding a non-string.
+_KEYS, _TEXT, _NOT_TEXT = "_c_keys", "_c_text", "_c_not_text"
+
+
+def _text_struct(schema: dict[str, Any]) -> T.StructType:
+    """The event's shape with every leaf as text: from_json keeps each token's raw text."""
+    fields = []
+    for name, prop in schema.get("properties", {}).items():
+        kind, _ = _types(prop)
+        leaf = _text_struct(prop) if kind == "object" else T.StringType()
+        fields.append(T.StructField(name, leaf, True))
+    return T.StructType(fields)
+
+
+def _string_fields(schema: dict[str, Any]) -> list[str]:
+    names = []
+    for name, prop in schema.get("properties", {}).items():
+        kind, _ = _types(prop)
+        if kind == "string":
+            names.append(name)
+        elif kind == "object":
+            names.extend(_string_fields(prop))
+    return names
+
+
+class _Compiler:
+    """Compiles the contract into a list of violation columns over ``raw`` and ``event``."""
+
+    def __init__(self, schema: dict[str, Any], raw: Column, event: Column):
+        self.schema = schema
+        self.raw = raw
+        self.event = event
+        self.checks: list[Column] = []
+        self.extra_arrays: list[Column] = []
+        self.extra_unknown: list[Column] = []
+
+    def helpers(self) -> dict[str, Column]:
+        """Per-row helper columns (see ``_KEYS``, ``_TEXT``, ``_NOT_TEXT``)."""
+        nested = [n for n, p in self.schema["properties"].items() if _types(p)[0] == "object"]
+        helpers = {f"{_KEYS}_": F.json_object_keys(self.raw)}
+        for name in nested:
+            helpers[f"{_KEYS}_{name}"] = F.json_object_keys(
+                F.get_json_object(self.raw, f"$.{name}")
+            )
+        helpers[_TEXT] = F.from_json(self.raw, _text_struct(self.schema))
+        names = "|".join(_string_fields(self.schema))
+        helpers[_NOT_TEXT] = F.regexp_extract_all(self.raw, F.lit(rf'"({names})"\s*:\s*[^"\sn]'), 1)
+        return helpers
+
+    def _keys(self, level: str) -> Column:
+        return F.col(f"{_KEYS}_{level}")
+
+    def _present(self, keys: Column, name: str) -> Column:
+        return F.coalesce(F.array_contains(keys, name), F.lit(False))
+
+    def _raw_value(self, path: str) -> Column:
+        return F.col(f"{_TEXT}.{path}")
+
+    def _property(
+        self, path: str, name: str, prop: dict[str, Any], keys: Column, typed: Column
+    ) -> None:
+        unknown = set(prop) - _SUPPORTED
+        if unknown:
+            raise ValueError(f"event schema: {path}: keywords {sorted(unknown)} are not compiled")
+        kind, nullable = _types(prop)
+        present = self._present(keys, name)
+        # Objects as text need their own extraction; leaves come from the text struct.
+        raw = (
+            F.get_json_object(self.raw, f"$.{path}") if kind == "object" else self._raw_value(path)
+        )
+        got_null = present & raw.isNull()
+        if not nullable:
+            self.checks.append(
+                _violation(got_null, path, "wrong_type", f"{path}: expected {kind}, got null")
+            )
+        has_value = present & raw.isNotNull()
+        ok = has_value & typed.isNotNull()
+        if kind == "string":
+            # from_json turns a JSON number into a string; insist on a quoted token.
+            leaf = path.rsplit(".", 1)[-1]
+            is_text = ~F.array_contains(F.col(_NOT_TEXT), leaf)
+            self.checks.append(
+                _violation(
+                    has_value & ~is_text,
+                    path,
+                    "wrong_type",
+                    F.concat(F.lit(f"{path}: expected string, got "), raw),
+                )
+            )
+            ok = ok & is_text
+        else:
+            self.checks.append(
+                _violation(
+                    has_value & typed.isNull(),
+                    path,
+                    "wrong_type",
+                    F.concat(F.lit(f"{path}: expected {kind}, got "), raw),
+                )
+            )
+        if "enum" in prop:
+            allowed = [v for v in prop["enum"] if v is not None]
+            if path == "event_type":
+                text = F.concat(
+                    F.lit(f"{path}: unknown event type "),
+                    _quoted(typed),
+                    F.lit(f" (known: {', '.join(allowed)})"),
+                )
+                self.checks.append(
+                    _violation(ok & ~typed.isin(allowed), path, "unknown_event_type", text)
+                )
+            else:
+                text = F.concat(
+                    F.lit(f"{path}: "),
+                    _quoted(typed),
+                    F.lit(f" is not one of {', '.join(map(str, allowed))}"),
+                )
+                self.checks.append(_violation(ok & ~typed.isin(allowed), path, "bad_value", text))
+        if "const" in prop:
+            self.checks.append(
+                _violation(
+                    ok & (typed != F.lit(prop["const"])),
+                    path,
+                    "bad_value",
+                    F.concat(
+                        F.lit(f"{path}: must be {prop['const']!r}, got "), typed.cast("string")
+                    ),
+                )
+            )
+        if "pattern" in prop:
+            self.checks.append(
+                _violation(
+                    ok & ~typed.rlike(prop["pattern"]),
+                    path,
+                    "bad_value",
+                    F.concat(
+                        F.lit(f"{path}: "),
+                        _quoted(typed),
+                        F.lit(f" does not match {prop['pattern']}"),
+                    ),
+                )
+            )
+        for keyword, op, words in (
+            ("minLength", "<", "shorter than"),
+            ("maxLength", ">", "longer than"),
+        ):
+            if keyword in prop:
+                length = F.length(typed)
+                bad = length < prop[keyword] if op == "<" else length > prop[keyword]
+                self.checks.append(
+                    _violation(
+                        ok & bad,
+                        path,
+                        "bad_value",
+                        F.concat(
+                            F.lit(f"{path}: "),
+                            _quoted(typed),
+                            F.lit(f" is {words} {prop[keyword]} characters"),
+                        ),
+                    )
+                )
+        if "minimum" in prop:
+            self.checks.append(
+                _violation(
+                    ok & (typed < prop["minimum"]),
+                    path,
+                    "out_of_range",
+                    F.concat(
+                        F.lit(f"{path}: "),
+                        typed.cast("string"),
+                        F.lit(f" is below the minimum {prop['minimum']}"),
+                    ),
+                )
+            )
+        if "maximum" in prop:
+            self.checks.append(
+                _violation(
+                    ok & (typed > prop["maximum"]),
+                    path,
+                    "out_of_range",
+                    F.concat(
+                        F.lit(f"{path}: "),
+                        typed.cast("string"),
+                        F.lit(f" is above the maximum {prop['maximum']}"),
+                    ),
+                )
+            )
+        if prop.get("format") == "date-time":
+            parsed = F.try_to_timestamp(typed)
+            bad = ~typed.rlike(UTC_TIMESTAMP) | parsed.isNull()
+            self.checks.append(
+                _violation(
+                    ok & bad,
+                    path,
+                    "bad_timestamp",
+                    F.concat(
+                        F.lit(f"{path}: "),
+                        _quoted(typed),
+                        F.lit(" is not an RFC 3339 timestamp in UTC (e.g. 2026-11-23T17:05:00Z)"),
+                    ),
+                )
+            )
+        if kind == "object":
+            self._object(path, prop, typed)
+
+    def _object(self, prefix: str, schema: dict[str, Any], typed: Column) -> None:
+        keys = self._keys(prefix)
+        props: dict[str, Any] = schema.get("properties", {})
+        for name, prop in props.items():
+            path = f"{prefix}.{name}" if prefix else name
+            self._property(path, name, prop, keys, typed[name])
+        for name in schema.get("required", []):
+            path = f"{prefix}.{name}" if prefix else name
+            self.checks.append(
+                _violation(
+                    ~self._present(keys, name),
+                    path,
+                    "missing_field",
+                    f"{path}: required but missing",
+                )
+            )
+        if schema.get("additionalProperties") is False:
+            extras = F.array_except(
+                F.coalesce(keys, F.array().cast("array<string>")),
+                F.array(*[F.lit(n) for n in props]),
+            )
+            self.extra_unknown.append(extras)
+            for_each = F.transform(
+                extras,
+                lambda key: F.struct(
+                    (F.concat(F.lit(f"{prefix}."), key) if prefix else key).alias("field"),
+                    F.when(key.isin(sorted(PII_FIELDS)), "pii_field")
+                    .otherwise("unknown_field")
+                    .alias("kind"),
+                    F.when(
+                        key.isin(sorted(PII_FIELDS)),
+                        F.concat(
+                            F.lit(f"{prefix}." if prefix else ""),
+                            key,
+                            F.lit(": raw PII is not allowed in events; send ids only"),
+                        ),
+                    )
+                    .otherwise(
+                        F.concat(
+                            F.lit(f"{prefix}." if prefix else ""),
+                            key,
+                            F.lit(": unknown field (not in the event contract)"),
+                        )
+                    )
+                    .alias("message"),
+                ),
+            )
+            self.extra_arrays.append(for_each)
+
+    def compile(self) -> Column:
+        top_keys = self._keys("")
+        self._object("", self.schema, self.event)
+        for alternative in self.schema.get("anyOf", []):
+            if set(alternative) != {"required"}:
+                raise ValueError("event schema: anyOf is only compiled for lists of required")
+        if self.schema.get("anyOf"):
+            names = [n for alt in self.schema["anyOf"] for n in alt["required"]]
+            none = ~reduce(lambda a, b: a | b, [self._present(top_keys, n) for n in names])
+            label = "|".join(names)
+            self.checks.append(
+                _violation(
+                    none, label, "missing_identity", f"{label}: at least one of them is required"
+                )
+            )
+        for rule in self.schema.get("allOf", []):
+            self._conditional(rule, top_keys)
+        # No higher-order functions over the checks: Spark cannot code-generate those, and a
+        # lambda above ~100 checks would make every row go through the interpreter.
+        no_violation = F.array(F.lit(None).cast(VIOLATION))
+        checks = F.array_except(F.array(*self.checks), no_violation)
+        merged = F.sort_array(F.array_distinct(F.concat(checks, *self.extra_arrays)))
+        # Fast path: most records are valid, so first test only the (cheap, short-circuiting)
+        # conditions and build the violation list for the few that fail.
+        clean = ~reduce(lambda a, b: a | b, [c.isNotNull() for c in self.checks]) & reduce(
+            lambda a, b: a & b, [F.size(x) == 0 for x in self.extra_unknown]
+        )
+        merged = F.when(clean, F.array().cast(T.ArrayType(VIOLATION))).otherwise(merged)
+        # A line that is not a JSON object gets one violation, and only that one.
+        not_json = _violation(
+            F.get_json_object(self.raw, "$").isNull(),
+            "(record)",
+            "bad_json",
+            "(record): not valid JSON",
+        )
+        not_object = _violation(
+            F.lit(True), "(event)", "not_object", "(event): expected a JSON object"
+        )
+        return (
+            F.when(top_keys.isNotNull(), merged)
+            .when(F.get_json_object(self.raw, "$").isNull(), F.array(not_json))
+            .otherwise(F.array(not_object))
+        )
+
+    def _conditional(self, rule: dict[str, Any], top_keys: Column) -> None:
+        when = rule["if"]["properties"]["event_type"]
+        types = when.get("enum") or [when["const"]]
+        applies = self.event["event_type"].isin(types)
+        then = rule["then"]
+        for name in then.get("required", []):
+            self.checks.append(
+                _violation(
+                    applies & ~self._present(top_keys, name),
+                    name,
+                    "missing_field",
+                    F.concat(
+                        F.lit(f"{name}: required for event_type "),
+                        _quoted(self.event["event_type"]),
+                        F.lit(" but missing"),
+                    ),
+                )
+            )
+        for parent, sub in then.get("properties", {}).items():
+            keys = self._keys(parent)
+            for name in sub.get("required", []):
+                path = f"{parent}.{name}"
+                self.checks.append(
+                    _violation(
+                        applies & keys.isNotNull() & ~self._present(keys, name),
+                        path,
+                        "missing_field",
+                        F.concat(
+                            F.lit(f"{path}: required for event_type "),
+                            _quoted(self.event["event_type"]),
+                            F.lit(" but missing"),
+                        ),
+                    )
+                )
+
+
+def with_violations(
+    frame: DataFrame, raw: str = "value", event: str = "event", feature_defs_dir: str | None = None
+) -> DataFrame:
+    """``frame`` plus ``violations``: ``array<struct<field, kind, message>>`` of every contract
+    violation of the JSON line in column ``raw`` (parsed with :func:`event_struct` in ``event``).
+    An empty array means the record satisfies the contract."""
+    compiler = _Compiler(load_schema(feature_defs_dir), F.col(raw), F.col(event))
+    helpers = compiler.helpers()
+    return frame.withColumns(helpers).withColumn("violations", compiler.compile()).drop(*helpers)

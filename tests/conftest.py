@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,11 +10,15 @@ import pytest
 
 from kairos.settings import Settings
 
+# py4j logs at INFO from a destructor at interpreter exit, after pytest closed the streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings whose lake and landing live in a fresh temp folder."""
     return Settings(
+        local_dir=str(tmp_path / "local"),
         lake_root=str(tmp_path / "lake"),
         landing_root=str(tmp_path / "landing"),
     )

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-CHANNEL_CONSENTS = ("email", "sms", "push", "scoring")
-# Consent a customer has before any consent_updated event: the documented default policy.
-DEFAULT_CONSENT = {"email": True, "sms": False, "push": False, "scoring": True}
+from kairos.consent import default_consent
+
 DEVICES = ("desktop", "mobile", "tablet")
 CATEGORIES = ("shoes", "outerwear", "tops", "bags", "accessories", "home", "beauty", "sport")
 COUNTRIES = ("DE", "FR", "NL", "ES", "IT", "GB", "US", "PL")
@@ -82,7 +81,7 @@ class Population:
         self.country = rng.choice(len(COUNTRIES), n)
         self.in_market = rng.random(n) < self.market_entry * 3
         # Everyone starts at the default policy; every change after that is an event.
-        self.consent = {name: np.full(n, default) for name, default in DEFAULT_CONSENT.items()}
+        self.consent = {name: np.full(n, on) for name, on in default_consent().items()}
         self.customer_ids = [f"c{self.seed}-{i:07d}" for i in range(n)]
         self.anonymous_ids = [
             (f"a{_digest(self.seed, i, 0)}", f"a{_digest(self.seed, i, 1)}") for i in range(n)
@@ -278,7 +277,7 @@ class HourSimulator:
         """Rare consent changes: each flips one channel and is recorded as an event."""
         pop, rng = self.pop, self._rng
         events = []
-        for name in CHANNEL_CONSENTS:
+        for name in sorted(pop.consent):
             flips = np.flatnonzero(rng.random(pop.size) < 0.00003)
             for idx in flips:
                 granted = not bool(pop.consent[name][idx])

@@ -1,0 +1,166 @@
+"""Benchmark: landing -> silver throughput on generated events, beside a plain copy as the floor.
+
+    make bench                      # 1M events (about 100k customers x 168 hours)
+    python bench/lake_etl.py --customers 20000 --hours 48 --runs 3
+
+Both measurements start from the same landed JSON Lines files and a warm Spark session
+(the JVM start is not counted). The floor is Spark's own ``read.json`` + Delta write of the
+same files, with no parsing against the contract, no validation and no MERGE: what the
+hardware gives for "JSON in, Delta out". Peak memory is the largest resident set of this
+process plus its children (the Spark driver JVM) while the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+from kairos.datagen import generate, print_progress
+from kairos.landing import LocalLanding
+from kairos.settings import Settings
+from kairos.spark import get_spark
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+class PeakRss:
+    """Samples the RSS of this process tree every 100 ms; ``peak`` in bytes."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(step: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    step()
+    return time.perf_counter() - began
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--hours", type=int, default=168)
+    parser.add_argument("--runs", type=int, default=1, help="repetitions; medians are reported")
+    parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    from spark_jobs import bronze_events, silver_customers, silver_events, validate_events
+    from spark_jobs.interval import Interval
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="kairos-bench-"))
+    landing = work / "landing"
+    print(
+        f"bench: generating {args.customers:,} customers x {args.hours} hours into {landing}",
+        flush=True,
+    )
+    report = generate(
+        LocalLanding(str(landing)),
+        customers=args.customers,
+        start=START,
+        hours=args.hours,
+        seed=7,
+        progress=print_progress(max(1, args.hours // 4)),
+    )
+    records = report.records
+    print(f"bench: {records:,} records landed ({report.seconds:.0f}s)", flush=True)
+
+    interval = Interval(START, START + timedelta(hours=args.hours))
+    spark = get_spark("kairos-bench")
+    floors, totals, steps, peaks = [], [], {}, []
+    try:
+        for run in range(args.runs):
+            lake = work / f"lake-{run}"
+            settings = Settings(
+                lake_root=str(lake),
+                landing_root=str(landing),
+                local_dir=str(work / f"local-{run}"),
+                quarantine_max_share=0.2,
+            )
+            floor_path = str(work / f"floor-{run}")
+            floors.append(
+                timed(
+                    lambda p=floor_path: (
+                        spark.read.json(str(landing / "events"), recursiveFileLookup=True)
+                        .write.format("delta")
+                        .mode("overwrite")
+                        .save(p)
+                    )
+                )
+            )
+            with PeakRss() as rss:
+                for name, job in (
+                    ("bronze", bronze_events),
+                    ("validate", validate_events),
+                    ("silver_events", silver_events),
+                    ("silver_customers", silver_customers),
+                ):
+                    seconds = timed(lambda j=job, s=settings: j.run(spark, s, interval))
+                    steps.setdefault(name, []).append(seconds)
+            totals.append(sum(steps[n][-1] for n in steps))
+            peaks.append(rss.peak)
+            print(
+                f"bench: run {run + 1}/{args.runs}: floor {floors[-1]:.1f}s, "
+                f"pipeline {totals[-1]:.1f}s",
+                flush=True,
+            )
+    finally:
+        spark.stop()
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    floor, total = statistics.median(floors), statistics.median(totals)
+    print()
+    print(
+        f"landing -> silver, {records:,} records, {args.runs} run(s), medians; "
+        f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    )
+    print(f"| {'step':<34} | {'seconds':>8} | {'events/s':>10} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 12}|")
+    print(f"| {'floor: read.json -> Delta copy':<34} | {floor:>8.1f} | {records / floor:>10,.0f} |")
+    for name, values in steps.items():
+        value = statistics.median(values)
+        print(f"| {'  ' + name:<34} | {value:>8.1f} | {records / value:>10,.0f} |")
+    print(
+        f"| {'kairos: landing -> silver (total)':<34} | {total:>8.1f} | {records / total:>10,.0f} |"
+    )
+    print(
+        f"\nratio kairos/floor time: {total / floor:.1f}x; "
+        f"peak RSS (python + Spark JVM): {statistics.median(peaks) / 2**30:.2f} GiB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

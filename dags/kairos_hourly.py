@@ -1,0 +1,47 @@
+"""Kairos hourly lake ETL: landing -> bronze -> Great Expectations gate -> silver.
+
+Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
+
+* ``bronze_events``: landed JSON Lines of the hour -> bronze.events, rejects -> quarantine;
+* ``validate_events``: the expectation suite in ``feature_defs/expectations``; fails the run
+  above ``KAIROS_QUARANTINE_MAX_SHARE``, quarantines failing rows below it;
+* ``silver_events``: MERGE into silver.events (dedup, identity stitching, sessions);
+* ``silver_customers``: rebuild the touched customers in silver.customers.
+
+Every task is idempotent for its interval, so clearing or backfilling hours is safe.
+Business logic lives in ``spark_jobs/``; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+from kairos.orchestration import spark_submit_kwargs
+
+with DAG(
+    dag_id="kairos_hourly",
+    description="Hourly lake ETL: landing -> bronze -> GX gate -> silver",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=55),
+    default_args={
+        "owner": "data-team",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(minutes=30),
+    },
+    tags=["kairos", "lake", "hourly"],
+) as dag:
+    bronze = SparkSubmitOperator(**spark_submit_kwargs("bronze_events"))
+    validate = SparkSubmitOperator(**spark_submit_kwargs("validate_events"))
+    silver = SparkSubmitOperator(**spark_submit_kwargs("silver_events"))
+    customers = SparkSubmitOperator(**spark_submit_kwargs("silver_customers"))
+
+    bronze >> validate >> silver >> customers

@@ -1,0 +1,268 @@
+"""silver.events (and silver.identity_map): typed, deduplicated, identity-resolved, sessionized.
+
+    python -m spark_jobs.silver_events --start 2026-11-23T07:00:00Z --end 2026-11-23T08:00:00Z
+
+Input: the interval's bronze.events rows that passed the expectations gate. Steps, each a
+pure DataFrame -> DataFrame function below:
+
+1. **dedupe** by ``event_id`` (first landed copy wins); the MERGE into silver inserts only
+   ids it has never seen, so a duplicate arriving hours later is dropped too.
+2. **identity**: every event carrying both ids links ``anonymous_id`` -> ``customer_id``; the
+   earliest link wins (ties: smallest customer id), kept in silver.identity_map. An anonymous
+   event is attributed to that customer if it occurred no earlier than ``lookback_hours``
+   before the link; older history stays anonymous. Rows already in silver are stitched when
+   a new link arrives.
+3. **sessions**: events without ``session_id`` get one derived from 30 minutes of inactivity
+   per device (``anonymous_id``, else ``customer_id``), named after its first event, so
+   the id is the same however the hours are batched. Derived sessions already in silver
+   within the look-back are recomputed with the new events.
+4. **late events** land in the partition of their event time (``event_date``).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from kairos.settings import Settings
+from spark_jobs import tables
+from spark_jobs.interval import Interval, job_main
+from spark_jobs.validate_events import STAGE as GATE_STAGE
+
+SESSION_GAP_MINUTES = 30
+COLUMNS = [
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "customer_id",
+    "anonymous_id",
+    "session_id",
+    "session_derived",
+    "identity_stitched",
+    "channel",
+    "device",
+    "properties",
+    "schema_version",
+    "source_file",
+    "landed_hour",
+    "event_date",
+]
+
+
+# --- pure transforms ---------------------------------------------------------------------
+
+
+def dedupe(events: DataFrame) -> DataFrame:
+    """One row per ``event_id``: the first landed copy (then source file, then event time)."""
+    first = Window.partitionBy("event_id").orderBy("landed_hour", "source_file", "occurred_at")
+    return events.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
+
+
+def identity_links(events: DataFrame) -> DataFrame:
+    """(anonymous_id, customer_id, linked_at) from every event that carries both ids."""
+    return (
+        events.where(F.col("customer_id").isNotNull() & F.col("anonymous_id").isNotNull())
+        .groupBy("anonymous_id", "customer_id")
+        .agg(F.min("occurred_at").alias("linked_at"))
+    )
+
+
+def resolve_links(links: DataFrame) -> DataFrame:
+    """One customer per anonymous id: the earliest link wins, ties to the smallest id."""
+    first = Window.partitionBy("anonymous_id").orderBy("linked_at", "customer_id")
+    return links.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
+
+
+def _attributable(lookback_hours: int) -> Column:
+    return F.col("occurred_at") >= F.col("linked_at") - F.expr(f"INTERVAL {lookback_hours} HOURS")
+
+
+def resolve_identity(events: DataFrame, identity_map: DataFrame, lookback_hours: int) -> DataFrame:
+    """Fill ``customer_id`` of anonymous events from the identity map (see module doc)."""
+    links = identity_map.select("anonymous_id", F.col("customer_id").alias("_linked"), "linked_at")
+    joined = events.join(links, "anonymous_id", "left")
+    stitch = (
+        F.col("customer_id").isNull() & F.col("_linked").isNotNull() & _attributable(lookback_hours)
+    )
+    return joined.select(
+        *[c for c in events.columns if c not in ("customer_id", "identity_stitched")],
+        F.when(stitch, F.col("_linked")).otherwise(F.col("customer_id")).alias("customer_id"),
+        (F.coalesce(F.col("identity_stitched"), F.lit(False)) | stitch).alias("identity_stitched")
+        if "identity_stitched" in events.columns
+        else stitch.alias("identity_stitched"),
+    )
+
+
+def sessionize(events: DataFrame, gap_minutes: int = SESSION_GAP_MINUTES) -> DataFrame:
+    """Derive ``session_id`` where missing: a new session after ``gap_minutes`` of inactivity."""
+    actor = F.coalesce("anonymous_id", "customer_id")
+    needs = events.where(F.col("session_id").isNull() | F.col("session_derived"))
+    keeps = events.where(F.col("session_id").isNotNull() & ~F.col("session_derived"))
+    order = Window.partitionBy("_actor").orderBy("occurred_at", "event_id")
+    gap = F.col("occurred_at").cast("long") - F.lag(F.col("occurred_at").cast("long")).over(order)
+    marked = (
+        needs.withColumn("_actor", actor)
+        .withColumn("_new", F.when(gap.isNull() | (gap > gap_minutes * 60), 1).otherwise(0))
+        .withColumn("_n", F.sum("_new").over(order.rowsBetween(Window.unboundedPreceding, 0)))
+    )
+    start = F.min("occurred_at").over(Window.partitionBy("_actor", "_n"))
+    derived = (
+        marked.withColumn(
+            "session_id",
+            F.concat(
+                F.lit("sx-"),
+                F.substring(F.sha2(F.concat_ws("|", "_actor", start.cast("string")), 256), 1, 20),
+            ),
+        )
+        .withColumn("session_derived", F.lit(True))
+        .drop("_actor", "_new", "_n")
+    )
+    return keeps.unionByName(derived)
+
+
+def to_silver(bronze: DataFrame) -> DataFrame:
+    """Bronze rows -> silver columns (before identity and sessions)."""
+    derived = {
+        "session_derived": F.lit(False),
+        "identity_stitched": F.lit(False),
+        "event_date": F.to_date("occurred_at"),
+    }
+    return bronze.select(*[derived.get(c, F.col(c)).alias(c) for c in COLUMNS])
+
+
+# --- I/O -------------------------------------------------------------------------------
+
+
+def gated_bronze(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
+    """The interval's bronze rows minus those the expectations gate quarantined."""
+    where = F.expr(interval.landed_hour_predicate())
+    bronze = tables.read(spark, settings, tables.BRONZE_EVENTS).where(where)
+    quarantine_path = settings.table_path(*tables.QUARANTINE)
+    if not tables.exists(spark, quarantine_path):
+        return bronze
+    failed = (
+        tables.read(spark, settings, tables.QUARANTINE)
+        .where(where & (F.col("stage") == GATE_STAGE))
+        .select("event_id", "source_file", "landed_hour")
+    )
+    return bronze.join(failed, ["event_id", "source_file", "landed_hour"], "left_anti")
+
+
+def _merge_identity_map(spark: SparkSession, settings: Settings, links: DataFrame) -> None:
+    path = settings.table_path(*tables.IDENTITY_MAP)
+    best = resolve_links(links)
+    if not tables.exists(spark, path):
+        best.write.format("delta").save(path)
+        return
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(best.alias("s"), "t.anonymous_id = s.anonymous_id")
+        .whenMatchedUpdate(
+            condition="s.linked_at < t.linked_at OR "
+            "(s.linked_at = t.linked_at AND s.customer_id < t.customer_id)",
+            set={"customer_id": "s.customer_id", "linked_at": "s.linked_at"},
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
+    """Merge the interval into silver.events; returns the number of new silver rows."""
+    if not tables.exists(spark, settings.table_path(*tables.BRONZE_EVENTS)):
+        print(f"silver.events: no bronze.events yet; nothing to do for {interval}")
+        return 0
+    batch = dedupe(to_silver(gated_bronze(spark, settings, interval))).persist()
+    try:
+        return _merge(spark, settings, interval, batch)
+    finally:
+        batch.unpersist()
+
+
+def _merge(spark: SparkSession, settings: Settings, interval: Interval, batch: DataFrame) -> int:
+    bounds = batch.agg(F.min("occurred_at").alias("lo"), F.count(F.lit(1)).alias("n")).first()
+    if bounds is None or not bounds["n"]:
+        print(f"silver.events: no gated bronze rows in {interval}")
+        return 0
+    lookback = settings.lookback_hours
+    horizon = bounds["lo"] - timedelta(hours=lookback)
+    _merge_identity_map(spark, settings, identity_links(batch))
+    identity_map = tables.read(spark, settings, tables.IDENTITY_MAP)
+    path = settings.table_path(*tables.SILVER_EVENTS)
+    new_rows = resolve_identity(batch, identity_map, lookback).withColumn("_existing", F.lit(False))
+
+    if tables.exists(spark, path):
+        silver = tables.read(spark, settings, tables.SILVER_EVENTS).where(
+            F.col("occurred_at") >= F.lit(horizon)
+        )
+        fresh = new_rows.join(silver.select("event_id"), "event_id", "left_anti")
+        actors = fresh.select(F.coalesce("anonymous_id", "customer_id").alias("_actor")).distinct()
+        # Rows already in silver that this batch may change: derived sessions of the same
+        # devices, and anonymous rows of newly linked anonymous ids.
+        context = (
+            silver.withColumn("_actor", F.coalesce("anonymous_id", "customer_id"))
+            .join(actors, "_actor", "left_semi")
+            .where(F.col("session_derived"))
+            .drop("_actor")
+        )
+        linked = batch.select("anonymous_id").where(F.col("anonymous_id").isNotNull()).distinct()
+        unstitched = silver.where(F.col("customer_id").isNull()).join(
+            linked, "anonymous_id", "left_semi"
+        )
+        existing = resolve_identity(
+            context.unionByName(unstitched).dropDuplicates(["event_id"]), identity_map, lookback
+        ).withColumn("_existing", F.lit(True))
+        changes = sessionize(fresh.unionByName(existing))
+    else:
+        changes = sessionize(new_rows)
+
+    changes = changes.select(*COLUMNS, "_existing")
+    if not tables.exists(spark, path):
+        changes.drop("_existing").write.format("delta").partitionBy("event_date").save(path)
+    else:
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(
+                changes.alias("s"),
+                f"t.event_id = s.event_id AND t.event_date >= DATE'{horizon.date()}'",
+            )
+            .whenMatchedUpdate(
+                condition="s._existing AND (NOT (t.session_id <=> s.session_id) "
+                "OR NOT (t.customer_id <=> s.customer_id))",
+                set={
+                    "session_id": "s.session_id",
+                    "customer_id": "s.customer_id",
+                    "identity_stitched": "s.identity_stitched",
+                },
+            )
+            .whenNotMatchedInsert(
+                condition="NOT s._existing", values={c: f"s.{c}" for c in COLUMNS}
+            )
+            .execute()
+        )
+    inserted = _last_operation_metric(spark, path, "numTargetRowsInserted", "numOutputRows")
+    print(f"silver.events: {inserted:,} new rows for {interval}")
+    return inserted
+
+
+def _last_operation_metric(spark: SparkSession, path: str, *names: str) -> int:
+    history = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = history["operationMetrics"] if history else {}
+    for name in names:
+        if metrics and name in metrics:
+            return int(metrics[name])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main("silver_events", "Gated bronze.events -> silver.events (MERGE).", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Names of the lake's Delta tables and the two write patterns every job uses."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from kairos.settings import Settings
+
+BRONZE_EVENTS = ("bronze", "events")
+QUARANTINE = ("bronze", "events_quarantine")
+SILVER_EVENTS = ("silver", "events")
+IDENTITY_MAP = ("silver", "identity_map")
+SILVER_CUSTOMERS = ("silver", "customers")
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def read(spark: SparkSession, settings: Settings, table: tuple[str, str]) -> DataFrame:
+    return spark.read.format("delta").load(settings.table_path(*table))
+
+
+def replace_where(
+    frame: DataFrame,
+    settings: Settings,
+    table: tuple[str, str],
+    predicate: str,
+    partition_by: list[str],
+) -> None:
+    """Overwrite exactly the rows matching ``predicate`` with ``frame`` (idempotent reruns)."""
+    (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .partitionBy(*partition_by)
+        .option("replaceWhere", predicate)
+        .save(settings.table_path(*table))
+    )

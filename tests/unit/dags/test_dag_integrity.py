@@ -1,0 +1,61 @@
+"""Every DAG imports cleanly and follows the house rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+
+from kairos.settings import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+    assert "kairos_hourly" in dagbag.dags
+
+
+def test_every_dag_has_tags_retries_docs_and_explicit_catchup(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, dag_id
+        assert dag.doc_md, dag_id
+        assert dag.catchup is False, dag_id
+        assert dag.start_date.tzinfo is not None, dag_id
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag_id}.{task.task_id}"
+
+
+def test_hourly_dag_has_an_hour_long_data_interval(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's view (the serialized timetable): a run covers one whole hour."""
+    import pendulum
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    timetable = decode_timetable(encode_timetable(dagbag.dags["kairos_hourly"].timetable))
+    end = pendulum.datetime(2026, 11, 23, 7, tz="UTC")
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval(end - timedelta(hours=1), end),
+        restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
+    )
+    assert info is not None
+    assert info.data_interval.start == end
+    assert info.data_interval.end - info.data_interval.start == timedelta(hours=1)
+
+
+def test_hourly_dag_wires_the_lake_jobs_in_order(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["kairos_hourly"]
+    order = ["bronze_events", "validate_events", "silver_events", "silver_customers"]
+    for upstream, downstream in pairwise(order):
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    task = dag.get_task("bronze_events")
+    assert task.application.endswith("spark_jobs/bronze_events.py")
+    assert "{{ data_interval_start.isoformat() }}" in task.application_args
+    assert "io.delta.sql.DeltaSparkSessionExtension" in task.conf.values()
