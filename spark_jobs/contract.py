@@ -106,8 +106,9 @@ def _quoted(value: Column) -> Column:
 
 # Helper columns computed once per row, so each JSON line is parsed a fixed number of times
 # however many checks the schema yields: the keys of each object level, every field as raw
-# text (a struct, so each lookup is by position), and string fields holding a non-string.
-_KEYS, _TEXT, _NOT_TEXT = "_c_keys", "_c_text", "_c_not_text"
+# text (a struct, so each lookup is by position), string fields holding a non-string, and
+# (computed from those) whether each field is present.
+_KEYS, _TEXT, _NOT_TEXT, _PRESENT = "_c_keys", "_c_text", "_c_not_text", "_c_present"
 
 
 def _text_struct(schema: dict[str, Any]) -> T.StructType:
@@ -158,20 +159,43 @@ class _Compiler:
     def _keys(self, level: str) -> Column:
         return F.col(f"{_KEYS}_{level}")
 
-    def _present(self, keys: Column, name: str) -> Column:
-        return F.coalesce(F.array_contains(keys, name), F.lit(False))
+    def presence(self) -> Column:
+        """Whether each field of each object level is present, computed once per row from the
+        keys (checks read a struct field instead of searching the key list again)."""
+        flags = []
+        for level, schema in self._levels().items():
+            keys = self._keys(level)
+            for name, prop in schema.get("properties", {}).items():
+                path = f"{level}.{name}" if level else name
+                # A non-null value is present; only nulls and absences search the key list.
+                text = self._raw_value(path) if _types(prop)[0] != "object" else self._keys(path)
+                flag = text.isNotNull() | F.coalesce(F.array_contains(keys, name), F.lit(False))
+                flags.append(flag.alias(f"{level or 'top'}__{name}"))
+        return F.struct(*flags)
+
+    def _known_present(self, level: str) -> Column:
+        """How many of the schema's fields a level has (for the unknown-field fast test)."""
+        names = self._levels()[level].get("properties", {})
+        return reduce(lambda a, b: a + b, [self._present(level, n).cast("int") for n in names])
+
+    def _levels(self) -> dict[str, dict[str, Any]]:
+        nested = {n: p for n, p in self.schema["properties"].items() if _types(p)[0] == "object"}
+        return {"": self.schema, **nested}
+
+    def _present(self, level: str, name: str) -> Column:
+        return F.col(_PRESENT)[f"{level or 'top'}__{name}"]
 
     def _raw_value(self, path: str) -> Column:
         return F.col(f"{_TEXT}.{path}")
 
     def _property(
-        self, path: str, name: str, prop: dict[str, Any], keys: Column, typed: Column
+        self, path: str, name: str, prop: dict[str, Any], level: str, typed: Column
     ) -> None:
         unknown = set(prop) - _SUPPORTED
         if unknown:
             raise ValueError(f"event schema: {path}: keywords {sorted(unknown)} are not compiled")
         kind, nullable = _types(prop)
-        present = self._present(keys, name)
+        present = self._present(level, name)
         # Objects as text need their own extraction; leaves come from the text struct.
         raw = (
             F.get_json_object(self.raw, f"$.{path}") if kind == "object" else self._raw_value(path)
@@ -315,12 +339,12 @@ class _Compiler:
         props: dict[str, Any] = schema.get("properties", {})
         for name, prop in props.items():
             path = f"{prefix}.{name}" if prefix else name
-            self._property(path, name, prop, keys, typed[name])
+            self._property(path, name, prop, prefix, typed[name])
         for name in schema.get("required", []):
             path = f"{prefix}.{name}" if prefix else name
             self.checks.append(
                 _violation(
-                    ~self._present(keys, name),
+                    ~self._present(prefix, name),
                     path,
                     "missing_field",
                     f"{path}: required but missing",
@@ -331,7 +355,9 @@ class _Compiler:
                 F.coalesce(keys, F.array().cast("array<string>")),
                 F.array(*[F.lit(n) for n in props]),
             )
-            self.extra_unknown.append(extras)
+            self.extra_unknown.append(
+                F.coalesce(F.size(keys), F.lit(0)) > self._known_present(prefix)
+            )
             for_each = F.transform(
                 extras,
                 lambda key: F.struct(
@@ -367,7 +393,7 @@ class _Compiler:
                 raise ValueError("event schema: anyOf is only compiled for lists of required")
         if self.schema.get("anyOf"):
             names = [n for alt in self.schema["anyOf"] for n in alt["required"]]
-            none = ~reduce(lambda a, b: a | b, [self._present(top_keys, n) for n in names])
+            none = ~reduce(lambda a, b: a | b, [self._present("", n) for n in names])
             label = "|".join(names)
             self.checks.append(
                 _violation(
@@ -383,9 +409,10 @@ class _Compiler:
         merged = F.sort_array(F.array_distinct(F.concat(checks, *self.extra_arrays)))
         # Fast path: most records are valid, so first test only the (cheap, short-circuiting)
         # conditions and build the violation list for the few that fail.
-        clean = ~reduce(lambda a, b: a | b, [c.isNotNull() for c in self.checks]) & reduce(
-            lambda a, b: a & b, [F.size(x) == 0 for x in self.extra_unknown]
-        )
+        flagged = [c.isNotNull() for c in self.checks] + [
+            F.coalesce(u, F.lit(True)) for u in self.extra_unknown
+        ]
+        clean = ~reduce(lambda a, b: a | b, flagged)
         merged = F.when(clean, F.array().cast(T.ArrayType(VIOLATION))).otherwise(merged)
         # A line that is not a JSON object gets one violation, and only that one.
         not_json = _violation(
@@ -411,7 +438,7 @@ class _Compiler:
         for name in then.get("required", []):
             self.checks.append(
                 _violation(
-                    applies & ~self._present(top_keys, name),
+                    applies & ~self._present("", name),
                     name,
                     "missing_field",
                     F.concat(
@@ -427,7 +454,7 @@ class _Compiler:
                 path = f"{parent}.{name}"
                 self.checks.append(
                     _violation(
-                        applies & keys.isNotNull() & ~self._present(keys, name),
+                        applies & keys.isNotNull() & ~self._present(parent, name),
                         path,
                         "missing_field",
                         F.concat(
@@ -447,4 +474,9 @@ def with_violations(
     An empty array means the record satisfies the contract."""
     compiler = _Compiler(load_schema(feature_defs_dir), F.col(raw), F.col(event))
     helpers = compiler.helpers()
-    return frame.withColumns(helpers).withColumn("violations", compiler.compile()).drop(*helpers)
+    return (
+        frame.withColumns(helpers)
+        .withColumn(_PRESENT, compiler.presence())
+        .withColumn("violations", compiler.compile())
+        .drop(*helpers, _PRESENT)
+    )

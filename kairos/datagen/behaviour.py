@@ -72,9 +72,9 @@ class Population:
     def __post_init__(self) -> None:
         rng = np.random.default_rng([self.seed, 0])
         n = self.size
-        self.intent = rng.beta(1.3, 7.0, n)
+        self.intent = rng.beta(1.0, 6.0, n)
         self.engagement = rng.lognormal(-0.2, 0.6, n)
-        self.market_entry = 0.01 + 0.35 * self.intent
+        self.market_entry = 0.005 + 0.3 * self.intent
         self.anon_share = rng.uniform(0.1, 0.6, n)
         self.app_share = rng.beta(2.0, 3.0, n)
         self.device = rng.choice(len(DEVICES), n, p=[0.45, 0.45, 0.10])
@@ -90,7 +90,7 @@ class Population:
     def new_day(self, rng: np.random.Generator) -> None:
         """Advance buying phases by one day: enter with a per-customer chance, leave at 30%."""
         enter = rng.random(self.size) < self.market_entry
-        leave = rng.random(self.size) < 0.30
+        leave = rng.random(self.size) < 0.15
         self.in_market = np.where(self.in_market, ~leave, enter)
 
 
@@ -126,7 +126,7 @@ class HourSimulator:
         self._rng = rng
         out: list[dict[str, Any]] = []
 
-        rate = BASE_SESSION_RATE * pop.engagement * DIURNAL[hour.hour] * (1 + 3.0 * pop.in_market)
+        rate = BASE_SESSION_RATE * pop.engagement * DIURNAL[hour.hour] * (1 + 4.0 * pop.in_market)
         sessions = rng.poisson(rate)
         for idx in np.flatnonzero(sessions):
             for _ in range(int(sessions[idx])):
@@ -176,7 +176,7 @@ class HourSimulator:
                 ("page_view", {"page": "/" + CATEGORIES[int(rng.integers(len(CATEGORIES)))]})
             )
         cart: list[tuple[str, float, int]] = []
-        p_cart = 0.04 + 0.25 * in_market + 0.4 * intent
+        p_cart = 0.02 + 0.3 * in_market + 0.3 * intent
         for _ in range(int(rng.poisson(0.8 + 2.2 * in_market))):
             k = int(rng.integers(len(cat.skus)))
             sku, price = cat.skus[k], float(cat.prices[k])
@@ -191,7 +191,7 @@ class HourSimulator:
         if cart:
             cart_value = round(sum(p * q for _, p, q in cart), 2)
             items = sum(q for _, _, q in cart)
-            if rng.random() < 0.15 + 0.35 * intent + 0.25 * in_market:
+            if rng.random() < 0.1 + 0.3 * intent + 0.35 * in_market:
                 steps.append(("checkout_started", {"cart_value": cart_value}))
                 if rng.random() < 0.75:
                     purchased = True
