@@ -21,7 +21,7 @@ def test_lands_generated_hours_idempotently(
     spark: SparkSession, settings: Settings, checksum
 ) -> None:  # type: ignore[no-untyped-def]
     report = generate(
-        open_landing(settings), customers=150, start=START, hours=3, seed=5, bad_share=0.05
+        open_landing(settings), customers=2000, start=START, hours=3, seed=5, bad_share=0.05
     )
     lines_per_hour = [len(Path(f).read_text().splitlines()) for f in report.files]
     hour = Interval(START + timedelta(hours=1), START + timedelta(hours=2))
