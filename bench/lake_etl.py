@@ -1,6 +1,6 @@
 """Benchmark: landing -> silver throughput on generated events, beside a plain copy as the floor.
 
-    make bench                      # 1M events (about 100k customers x 168 hours)
+    make bench                      # about 1M events (50k customers x 168 hours)
     python bench/lake_etl.py --customers 20000 --hours 48 --runs 3
 
 Both measurements start from the same landed JSON Lines files and a warm Spark session
@@ -76,7 +76,7 @@ def timed(step: Callable[[], object]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--hours", type=int, default=168)
     parser.add_argument("--runs", type=int, default=1, help="repetitions; medians are reported")
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")

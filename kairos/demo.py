@@ -26,7 +26,7 @@ def _step(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kairos.demo", description=__doc__)
-    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--hours", type=int, default=24)
     args = parser.parse_args(argv)
     settings = get_settings()

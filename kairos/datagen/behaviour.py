@@ -44,7 +44,7 @@ DIURNAL = np.array(
     ]
 )
 EMAIL_SEND_HOUR = 10
-BASE_SESSION_RATE = 0.006  # sessions per customer-hour at engagement 1, diurnal 1, out of market
+BASE_SESSION_RATE = 0.012  # sessions per customer-hour at engagement 1, diurnal 1, out of market
 
 
 def _digest(*parts: object) -> str:
