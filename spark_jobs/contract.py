@@ -229,107 +229,80 @@ class _Compiler:
                     F.concat(F.lit(f"{path}: expected {kind}, got "), raw),
                 )
             )
+
+        def value_check(
+            bad: Column, kind: str, value: Column, after: str, before: str = ""
+        ) -> None:
+            message = F.concat(F.lit(f"{path}: {before}"), value, F.lit(after))
+            self.checks.append(_violation(ok & bad, path, kind, message))
+
+        quoted, text = _quoted(typed), typed.cast("string")
         if "enum" in prop:
             allowed = [v for v in prop["enum"] if v is not None]
             if path == "event_type":
-                text = F.concat(
-                    F.lit(f"{path}: unknown event type "),
-                    _quoted(typed),
-                    F.lit(f" (known: {', '.join(allowed)})"),
-                )
-                self.checks.append(
-                    _violation(ok & ~typed.isin(allowed), path, "unknown_event_type", text)
+                value_check(
+                    ~typed.isin(allowed),
+                    "unknown_event_type",
+                    quoted,
+                    f" (known: {', '.join(allowed)})",
+                    before="unknown event type ",
                 )
             else:
-                text = F.concat(
-                    F.lit(f"{path}: "),
-                    _quoted(typed),
-                    F.lit(f" is not one of {', '.join(map(str, allowed))}"),
-                )
-                self.checks.append(_violation(ok & ~typed.isin(allowed), path, "bad_value", text))
-        if "const" in prop:
-            self.checks.append(
-                _violation(
-                    ok & (typed != F.lit(prop["const"])),
-                    path,
+                value_check(
+                    ~typed.isin(allowed),
                     "bad_value",
-                    F.concat(
-                        F.lit(f"{path}: must be {prop['const']!r}, got "), typed.cast("string")
-                    ),
+                    quoted,
+                    f" is not one of {', '.join(map(str, allowed))}",
                 )
+        if "const" in prop:
+            value_check(
+                typed != F.lit(prop["const"]),
+                "bad_value",
+                text,
+                "",
+                before=f"must be {prop['const']!r}, got ",
             )
         if "pattern" in prop:
-            self.checks.append(
-                _violation(
-                    ok & ~typed.rlike(prop["pattern"]),
-                    path,
-                    "bad_value",
-                    F.concat(
-                        F.lit(f"{path}: "),
-                        _quoted(typed),
-                        F.lit(f" does not match {prop['pattern']}"),
-                    ),
-                )
+            value_check(
+                ~typed.rlike(prop["pattern"]),
+                "bad_value",
+                quoted,
+                f" does not match {prop['pattern']}",
             )
-        for keyword, op, words in (
-            ("minLength", "<", "shorter than"),
-            ("maxLength", ">", "longer than"),
-        ):
-            if keyword in prop:
-                length = F.length(typed)
-                bad = length < prop[keyword] if op == "<" else length > prop[keyword]
-                self.checks.append(
-                    _violation(
-                        ok & bad,
-                        path,
-                        "bad_value",
-                        F.concat(
-                            F.lit(f"{path}: "),
-                            _quoted(typed),
-                            F.lit(f" is {words} {prop[keyword]} characters"),
-                        ),
-                    )
-                )
+        if "minLength" in prop:
+            value_check(
+                F.length(typed) < prop["minLength"],
+                "bad_value",
+                quoted,
+                f" is shorter than {prop['minLength']} characters",
+            )
+        if "maxLength" in prop:
+            value_check(
+                F.length(typed) > prop["maxLength"],
+                "bad_value",
+                quoted,
+                f" is longer than {prop['maxLength']} characters",
+            )
         if "minimum" in prop:
-            self.checks.append(
-                _violation(
-                    ok & (typed < prop["minimum"]),
-                    path,
-                    "out_of_range",
-                    F.concat(
-                        F.lit(f"{path}: "),
-                        typed.cast("string"),
-                        F.lit(f" is below the minimum {prop['minimum']}"),
-                    ),
-                )
+            value_check(
+                typed < prop["minimum"],
+                "out_of_range",
+                text,
+                f" is below the minimum {prop['minimum']}",
             )
         if "maximum" in prop:
-            self.checks.append(
-                _violation(
-                    ok & (typed > prop["maximum"]),
-                    path,
-                    "out_of_range",
-                    F.concat(
-                        F.lit(f"{path}: "),
-                        typed.cast("string"),
-                        F.lit(f" is above the maximum {prop['maximum']}"),
-                    ),
-                )
+            value_check(
+                typed > prop["maximum"],
+                "out_of_range",
+                text,
+                f" is above the maximum {prop['maximum']}",
             )
         if prop.get("format") == "date-time":
-            parsed = F.try_to_timestamp(typed)
-            bad = ~typed.rlike(UTC_TIMESTAMP) | parsed.isNull()
-            self.checks.append(
-                _violation(
-                    ok & bad,
-                    path,
-                    "bad_timestamp",
-                    F.concat(
-                        F.lit(f"{path}: "),
-                        _quoted(typed),
-                        F.lit(" is not an RFC 3339 timestamp in UTC (e.g. 2026-11-23T17:05:00Z)"),
-                    ),
-                )
+            value_check(
+                ~typed.rlike(UTC_TIMESTAMP) | F.try_to_timestamp(typed).isNull(),
+                "bad_timestamp",
+                quoted,
+                " is not an RFC 3339 timestamp in UTC (e.g. 2026-11-23T17:05:00Z)",
             )
         if kind == "object":
             self._object(path, prop, typed)
