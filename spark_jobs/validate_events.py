@@ -95,9 +95,10 @@ def _context(settings: Settings) -> Any:
 
 
 def run_suite(settings: Settings, frame: DataFrame, name: str) -> tuple[list[dict[str, Any]], str]:
-    """Validate ``frame`` with the suite; (per-expectation results, data docs index)."""
+    """Validate ``frame`` with the suite as run ``name``; (per-expectation results, docs index)."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
@@ -133,7 +134,10 @@ def run_suite(settings: Settings, frame: DataFrame, name: str) -> tuple[list[dic
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_KEY]},
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=None)
+    # Named after the interval, so data docs list each hour's validation by its hour.
+    result = checkpoint.run(
+        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=name)
+    )
     outcomes = []
     for run_result in result.run_results.values():
         for item in run_result.results:
