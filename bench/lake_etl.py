@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from spark_jobs import bronze_events, silver_customers, silver_events, validate_events
+    from spark_jobs import lake
     from spark_jobs.contract import event_struct
     from spark_jobs.interval import Interval
 
@@ -135,13 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             with PeakRss() as rss:
-                for name, job in (
-                    ("bronze", bronze_events),
-                    ("validate", validate_events),
-                    ("silver_events", silver_events),
-                    ("silver_customers", silver_customers),
-                ):
-                    seconds = timed(lambda j=job, s=settings: j.run(spark, s, interval))
+                for name, step in lake.STEPS:
+                    seconds = timed(lambda f=step, s=settings: f(spark, s, interval))
                     steps.setdefault(name, []).append(seconds)
             totals.append(sum(steps[n][-1] for n in steps))
             peaks.append(rss.peak)

@@ -53,24 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from kairos.spark import get_spark
-    from spark_jobs import bronze_events, silver_customers, silver_events, tables, validate_events
+    from spark_jobs import lake, tables
     from spark_jobs.interval import Interval
 
     interval = Interval(DEMO_START, DEMO_START + timedelta(hours=args.hours))
     spark = get_spark("kairos-demo", settings)
     try:
         _step(f"lake ETL for {interval}: landing -> bronze -> expectations -> silver")
-        for job in (bronze_events, validate_events, silver_events, silver_customers):
-            job.run(spark, settings, interval)
+        lake.run(spark, settings, interval)
 
         _step("tables")
-        for name in (
-            tables.BRONZE_EVENTS,
-            tables.QUARANTINE,
-            tables.SILVER_EVENTS,
-            tables.IDENTITY_MAP,
-            tables.SILVER_CUSTOMERS,
-        ):
+        for name in tables.ALL:
             rows = tables.read(spark, settings, name).count()
             print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
 

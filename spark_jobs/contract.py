@@ -374,7 +374,7 @@ class _Compiler:
                 )
             )
         for rule in self.schema.get("allOf", []):
-            self._conditional(rule, top_keys)
+            self._conditional(rule)
         # No higher-order functions over the checks: Spark cannot code-generate those, and a
         # lambda above ~100 checks would make every row go through the interpreter.
         no_violation = F.array(F.lit(None).cast(VIOLATION))
@@ -403,40 +403,32 @@ class _Compiler:
             .otherwise(F.array(not_object))
         )
 
-    def _conditional(self, rule: dict[str, Any], top_keys: Column) -> None:
+    def _conditional(self, rule: dict[str, Any]) -> None:
+        """``if event_type in ... then required ...`` at the top level and one level down."""
         when = rule["if"]["properties"]["event_type"]
-        types = when.get("enum") or [when["const"]]
-        applies = self.event["event_type"].isin(types)
+        applies = self.event["event_type"].isin(when.get("enum") or [when["const"]])
         then = rule["then"]
-        for name in then.get("required", []):
+        # (level, field, extra condition): a nested level only counts when it is an object.
+        required = [("", name, F.lit(True)) for name in then.get("required", [])] + [
+            (parent, name, self._keys(parent).isNotNull())
+            for parent, sub in then.get("properties", {}).items()
+            for name in sub.get("required", [])
+        ]
+        for level, name, is_object in required:
+            path = f"{level}.{name}" if level else name
+            message = F.concat(
+                F.lit(f"{path}: required for event_type "),
+                _quoted(self.event["event_type"]),
+                F.lit(" but missing"),
+            )
             self.checks.append(
                 _violation(
-                    applies & ~self._present("", name),
-                    name,
+                    applies & is_object & ~self._present(level, name),
+                    path,
                     "missing_field",
-                    F.concat(
-                        F.lit(f"{name}: required for event_type "),
-                        _quoted(self.event["event_type"]),
-                        F.lit(" but missing"),
-                    ),
+                    message,
                 )
             )
-        for parent, sub in then.get("properties", {}).items():
-            keys = self._keys(parent)
-            for name in sub.get("required", []):
-                path = f"{parent}.{name}"
-                self.checks.append(
-                    _violation(
-                        applies & keys.isNotNull() & ~self._present(parent, name),
-                        path,
-                        "missing_field",
-                        F.concat(
-                            F.lit(f"{path}: required for event_type "),
-                            _quoted(self.event["event_type"]),
-                            F.lit(" but missing"),
-                        ),
-                    )
-                )
 
 
 def with_violations(

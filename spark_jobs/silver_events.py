@@ -91,9 +91,7 @@ def resolve_identity(events: DataFrame, identity_map: DataFrame, lookback_hours:
     return joined.select(
         *[c for c in events.columns if c not in ("customer_id", "identity_stitched")],
         F.when(stitch, F.col("_linked")).otherwise(F.col("customer_id")).alias("customer_id"),
-        (F.coalesce(F.col("identity_stitched"), F.lit(False)) | stitch).alias("identity_stitched")
-        if "identity_stitched" in events.columns
-        else stitch.alias("identity_stitched"),
+        (F.col("identity_stitched") | stitch).alias("identity_stitched"),
     )
 
 

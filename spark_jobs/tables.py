@@ -11,6 +11,7 @@ QUARANTINE = ("bronze", "events_quarantine")
 SILVER_EVENTS = ("silver", "events")
 IDENTITY_MAP = ("silver", "identity_map")
 SILVER_CUSTOMERS = ("silver", "customers")
+ALL = (BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, IDENTITY_MAP, SILVER_CUSTOMERS)
 
 
 def exists(spark: SparkSession, path: str) -> bool:

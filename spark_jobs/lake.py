@@ -1,0 +1,30 @@
+"""The lake ETL steps in order, for callers that run them in one Spark session.
+
+The hourly DAG runs the same steps as separate spark-submit tasks; the demo, the benchmark
+and the tests run them in-process for an interval of any length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import SparkSession
+
+from kairos.settings import Settings
+from spark_jobs import bronze_events, silver_customers, silver_events, validate_events
+from spark_jobs.interval import Interval
+
+Step = Callable[[SparkSession, Settings, Interval], object]
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("bronze_events", bronze_events.run),
+    ("validate_events", validate_events.run),
+    ("silver_events", silver_events.run),
+    ("silver_customers", silver_customers.run),
+)
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> None:
+    """Landing -> bronze -> expectations gate -> silver for ``interval``."""
+    for _, step in STEPS:
+        step(spark, settings, interval)
