@@ -1,4 +1,4 @@
-"""Kairos hourly lake ETL: landing -> bronze -> Great Expectations gate -> silver.
+"""Kairos hourly pipeline: landing -> bronze -> Great Expectations gate -> silver -> gold.
 
 Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
 
@@ -6,7 +6,9 @@ Each run processes exactly its data interval (one hour, keyed on ``data_interval
 * ``validate_events``: the expectation suite in ``feature_defs/expectations``; fails the run
   above ``KAIROS_QUARANTINE_MAX_SHARE``, quarantines failing rows below it;
 * ``silver_events``: MERGE into silver.events (dedup, identity stitching, sessions);
-* ``silver_customers``: rebuild the touched customers in silver.customers.
+* ``silver_customers``: rebuild the touched customers in silver.customers;
+* ``gold_features``: features, RFM scores and segments of every customer as of the interval
+  end (gold.customer_features), plus the daily point-in-time snapshot (gold.feature_snapshots).
 
 Every task is idempotent for its interval, so clearing or backfilling hours is safe.
 Business logic lives in ``spark_jobs/``; this file only wires it.
@@ -24,7 +26,7 @@ from kairos.orchestration import spark_submit_kwargs
 
 with DAG(
     dag_id="kairos_hourly",
-    description="Hourly lake ETL: landing -> bronze -> GX gate -> silver",
+    description="Hourly pipeline: landing -> bronze -> GX gate -> silver -> gold features",
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -37,11 +39,12 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(minutes=30),
     },
-    tags=["kairos", "lake", "hourly"],
+    tags=["kairos", "lake", "features", "hourly"],
 ) as dag:
     bronze = SparkSubmitOperator(**spark_submit_kwargs("bronze_events"))
     validate = SparkSubmitOperator(**spark_submit_kwargs("validate_events"))
     silver = SparkSubmitOperator(**spark_submit_kwargs("silver_events"))
     customers = SparkSubmitOperator(**spark_submit_kwargs("silver_customers"))
+    features = SparkSubmitOperator(**spark_submit_kwargs("gold_features"))
 
-    bronze >> validate >> silver >> customers
+    bronze >> validate >> silver >> customers >> features

@@ -1,8 +1,9 @@
 """``make demo``: the main job end to end on the embedded default, saying what it does.
 
-At this stage: generate a day of synthetic events into the landing location, run the lake
-ETL over all of it in one data interval (landing -> bronze -> Great Expectations gate ->
-silver), and print every table with its row count and the quarantine with its reasons.
+At this stage: generate a day of synthetic events into the landing location, run the batch
+pipeline over all of it in one data interval (landing -> bronze -> Great Expectations gate ->
+silver -> gold features), and print every table with its row count, the quarantine with its
+reasons, and the features with the RFM segment sizes.
 The dates are fixed, so a rerun rewrites the same hours and leaves the same tables.
 """
 
@@ -12,16 +13,43 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from kairos.datagen import generate, print_progress
 from kairos.landing import open_landing
-from kairos.settings import get_settings
+from kairos.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
+
+
+def _print_gold(spark: SparkSession, settings: Settings) -> None:
+    from pyspark.sql import functions as F
+
+    from kairos.feature_defs import load_features, load_rfm
+    from spark_jobs import tables
+
+    features = load_features(settings.feature_defs_dir)
+    spec = load_rfm(settings.feature_defs_dir, features)
+    gold = tables.read(spark, settings, tables.CUSTOMER_FEATURES)
+    latest = gold.agg(F.max("as_of").alias("latest")).collect()[0]["latest"]
+    current = gold.where(F.col("as_of") == F.lit(latest))
+    sizes = {r["rfm_segment"]: r["count"] for r in current.groupBy("rfm_segment").count().collect()}
+    print(
+        f"    {len(features.columns)} features from {len(features.features)} definitions "
+        f"for {sum(sizes.values()):,} customers as of {latest:%Y-%m-%d %H:%M} UTC"
+    )
+    print("    RFM segments:")
+    for name in spec.segment_names:
+        print(f"      {name:20s} {sizes.get(name, 0):>7,}")
+    snapshots = tables.read(spark, settings, tables.FEATURE_SNAPSHOTS)
+    print(f"    gold.feature_snapshots: {snapshots.select('as_of').distinct().count()} as_of")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
         _step("tables")
         for name in tables.ALL:
+            if not tables.exists(spark, settings.table_path(*name)):
+                print(f"    {'.'.join(name):28s}   (none yet)")
+                continue
             rows = tables.read(spark, settings, name).count()
             print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
 
@@ -96,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             f"customer after login; {stats['anonymous']:,} still anonymous; "
             f"{stats['derived']:,} events in derived sessions"
         )
+
+        _step("gold.customer_features (features declared in feature_defs/features.yaml)")
+        _print_gold(spark, settings)
     finally:
         spark.stop()
 

@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     quarantine_max_share: float = Field(
         0.05, ge=0.0, le=1.0, description="Bad-row share above which validation fails the run."
     )
+    feature_retention_hours: int = Field(
+        48, ge=1, description="Hours of hourly rows kept in gold.customer_features."
+    )
+    feature_snapshot_hours: int = Field(
+        24,
+        ge=1,
+        le=24,
+        description="Snapshot cadence for training: as_of hours that are multiples of this (UTC).",
+    )
+    feature_snapshot_retention_days: int = Field(
+        400, ge=1, description="Days of point-in-time snapshots kept in gold.feature_snapshots."
+    )
 
     @field_validator(
         "local_dir",

@@ -11,7 +11,17 @@ QUARANTINE = ("bronze", "events_quarantine")
 SILVER_EVENTS = ("silver", "events")
 IDENTITY_MAP = ("silver", "identity_map")
 SILVER_CUSTOMERS = ("silver", "customers")
-ALL = (BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, IDENTITY_MAP, SILVER_CUSTOMERS)
+CUSTOMER_FEATURES = ("gold", "customer_features")
+FEATURE_SNAPSHOTS = ("gold", "feature_snapshots")
+ALL = (
+    BRONZE_EVENTS,
+    QUARANTINE,
+    SILVER_EVENTS,
+    IDENTITY_MAP,
+    SILVER_CUSTOMERS,
+    CUSTOMER_FEATURES,
+    FEATURE_SNAPSHOTS,
+)
 
 
 def exists(spark: SparkSession, path: str) -> bool:
@@ -30,12 +40,18 @@ def replace_where(
     table: tuple[str, str],
     predicate: str,
     partition_by: list[str],
+    merge_schema: bool = False,
 ) -> None:
-    """Overwrite exactly the rows matching ``predicate`` with ``frame`` (idempotent reruns)."""
+    """Overwrite exactly the rows matching ``predicate`` with ``frame`` (idempotent reruns).
+
+    ``merge_schema`` lets new columns in ``frame`` be added to the table (gold tables whose
+    columns come from definitions).
+    """
     (
         frame.write.format("delta")
         .mode("overwrite")
         .partitionBy(*partition_by)
         .option("replaceWhere", predicate)
+        .option("mergeSchema", str(merge_schema).lower())
         .save(settings.table_path(*table))
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
@@ -48,8 +49,10 @@ def table(spark: SparkSession, settings: Settings, name: tuple[str, str]):  # ty
 
 @pytest.fixture
 def lake(settings: Settings) -> Settings:
-    """Settings with a generous gate (these tests quarantine rows on purpose)."""
-    return settings.model_copy(update={"quarantine_max_share": 0.5, "lookback_hours": 24})
+    """A generous gate (these tests quarantine rows on purpose); a feature snapshot every hour."""
+    return settings.model_copy(
+        update={"quarantine_max_share": 0.5, "lookback_hours": 24, "feature_snapshot_hours": 1}
+    )
 
 
 def _two_hours(lake: Settings) -> None:
@@ -231,8 +234,34 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
     assert customers["c-2"].consent_push is False and customers["c-2"].consent_scoring is True
     assert customers["c-1"].country == "DE" and customers["c-1"].consent_email is True
 
+    # gold: features as of each hour end, from what was known then
+    gold = table(spark, lake, tables.CUSTOMER_FEATURES)
+    assert {r.as_of for r in gold.select("as_of").distinct().collect()} == {
+        H1.replace(tzinfo=None),
+        (H1 + timedelta(hours=1)).replace(tzinfo=None),
+    }
+    first = {
+        r.customer_id: r for r in gold.where(F.col("as_of") == H1.replace(tzinfo=None)).collect()
+    }
+    last = {
+        r.customer_id: r for r in gold.where(F.col("as_of") > H1.replace(tzinfo=None)).collect()
+    }
+    assert first["c-1"].purchases_7d == 1 and first["c-1"].rfm_segment != "prospect"
+    assert first["c-1"].product_views_1d == 1  # the anonymous view, stitched after login
+    assert first["c-3"].page_views_1d == 3 and first["c-3"].sessions_1d == 2
+    assert first["c-3"].rfm_segment == "prospect" and first["c-3"].r_score is None
+    assert "c-5" not in last  # its only event was quarantined
+    assert last["c-3"].page_views_30d == 5  # + the late event 2 days back + the stitched view
+    snapshots = table(spark, lake, tables.FEATURE_SNAPSHOTS)
+    assert checksum(snapshots) == checksum(gold)  # one snapshot per hour here
+
     # rerunning both hours leaves every table exactly as it was
-    before = {name: checksum(table(spark, lake, name).drop("ingested_at")) for name in tables.ALL}
+    before = {
+        name: checksum(table(spark, lake, name).drop("ingested_at"))
+        for name in tables.ALL
+        if tables.exists(spark, lake.table_path(*name))
+    }
+    assert len(before) == len(tables.ALL)
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))
     after = {name: checksum(table(spark, lake, name).drop("ingested_at")) for name in before}
@@ -252,8 +281,19 @@ def test_backfill_in_one_interval_matches_hour_by_hour(
     )
     pipeline(spark, hourly, H0, H1)
     pipeline(spark, hourly, H1, H1 + timedelta(hours=1))
-    for name in (tables.SILVER_EVENTS, tables.IDENTITY_MAP, tables.SILVER_CUSTOMERS):
+    for name in (
+        tables.SILVER_EVENTS,
+        tables.IDENTITY_MAP,
+        tables.SILVER_CUSTOMERS,
+        tables.FEATURE_SNAPSHOTS,
+    ):
         assert checksum(table(spark, lake, name)) == checksum(table(spark, hourly, name)), name
+    # the backfill computes current features only at its end; the hourly run agrees there
+    end = (H1 + timedelta(hours=1)).replace(tzinfo=None)
+    backfilled = table(spark, lake, tables.CUSTOMER_FEATURES)
+    assert {r.as_of for r in backfilled.select("as_of").distinct().collect()} == {end}
+    at_end = table(spark, hourly, tables.CUSTOMER_FEATURES).where(F.col("as_of") == end)
+    assert checksum(backfilled) == checksum(at_end)
 
 
 def test_gate_fails_above_threshold_and_names_expectations(

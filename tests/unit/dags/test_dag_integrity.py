@@ -50,9 +50,15 @@ def test_hourly_dag_has_an_hour_long_data_interval(dagbag) -> None:  # type: ign
     assert info.data_interval.end - info.data_interval.start == timedelta(hours=1)
 
 
-def test_hourly_dag_wires_the_lake_jobs_in_order(dagbag) -> None:  # type: ignore[no-untyped-def]
+def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["kairos_hourly"]
-    order = ["bronze_events", "validate_events", "silver_events", "silver_customers"]
+    order = [
+        "bronze_events",
+        "validate_events",
+        "silver_events",
+        "silver_customers",
+        "gold_features",
+    ]
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     task = dag.get_task("bronze_events")

@@ -1,0 +1,163 @@
+"""gold.customer_features and gold.feature_snapshots from silver.events.
+
+    python -m spark_jobs.gold_features --start 2026-11-23T07:00:00Z --end 2026-11-23T08:00:00Z
+
+For the interval ``[start, end)``:
+
+* **gold.customer_features** gets the features, RFM scores and segment of every customer
+  as of ``end`` (what the hour's scoring reads), partition ``as_of = end``. Only the last
+  ``KAIROS_FEATURE_RETENTION_HOURS`` hours are kept.
+* **gold.feature_snapshots** gets the same rows for every snapshot instant in
+  ``(start, end]`` (as_of hours that are multiples of ``KAIROS_FEATURE_SNAPSHOT_HOURS``,
+  daily at 00:00 UTC by default), kept ``KAIROS_FEATURE_SNAPSHOT_RETENTION_DAYS``. Training
+  derives labels from them (:func:`spark_jobs.features.with_labels`).
+
+Features only use events known at their ``as_of`` (see :mod:`spark_jobs.features`), and
+each partition is replaced whole, so reruns and backfills leave the same tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from kairos.feature_defs import FeatureSet, RfmSpec, load_features, load_rfm
+from kairos.settings import Settings
+from spark_jobs import features as compiler
+from spark_jobs import rfm, tables
+from spark_jobs.interval import Interval, job_main
+
+
+@dataclass
+class GoldReport:
+    """What one run wrote."""
+
+    as_of: datetime
+    columns: int
+    customers: int
+    segments: dict[str, int] = field(default_factory=dict)
+    snapshots: int = 0
+    snapshot_rows: int = 0
+
+
+def snapshot_instants(interval: Interval, every_hours: int) -> list[datetime]:
+    """Snapshot instants in ``(start, end]``: hours whose epoch hour is a multiple of N."""
+    hours = [h + timedelta(hours=1) for h in interval.hours]
+    return [h for h in hours if int(h.timestamp()) // 3600 % every_hours == 0]
+
+
+def customer_features(
+    events: DataFrame, features: FeatureSet, spec: RfmSpec, as_of: datetime
+) -> DataFrame:
+    """Features, RFM scores and segment of every customer as of ``as_of`` (persisted)."""
+    frame = compiler.features_as_of(events, features, as_of).persist(StorageLevel.MEMORY_AND_DISK)
+    edges = rfm.fit_edges(frame, spec)
+    return rfm.score(frame, spec, edges).withColumn("feature_set", F.lit(features.fingerprint))
+
+
+def _as_of_predicate(instants: list[datetime]) -> str:
+    values = ", ".join(f"TIMESTAMP'{i.astimezone(UTC):%Y-%m-%d %H:%M:%S}'" for i in instants)
+    return f"as_of IN ({values})"
+
+
+def _write(
+    frame: DataFrame, settings: Settings, table: tuple[str, str], instants: list[datetime]
+) -> None:
+    tables.replace_where(
+        frame, settings, table, _as_of_predicate(instants), ["as_of"], merge_schema=True
+    )
+
+
+def _expire(
+    spark: SparkSession, settings: Settings, table: tuple[str, str], before: datetime
+) -> None:
+    path = settings.table_path(*table)
+    cutoff = before.astimezone(UTC).replace(tzinfo=None)
+    DeltaTable.forPath(spark, path).delete(F.col("as_of") < F.lit(cutoff))
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldReport | None:
+    """Write the interval's current features and snapshots; returns what was written."""
+    if not tables.exists(spark, settings.table_path(*tables.SILVER_EVENTS)):
+        print(f"gold features: no silver.events yet; nothing to do for {interval}")
+        return None
+    features = load_features(settings.feature_defs_dir)
+    spec = load_rfm(settings.feature_defs_dir, features)
+    instants = snapshot_instants(interval, settings.feature_snapshot_hours)
+    earliest = min([interval.end, *instants])
+    since = compiler.scan_start(features, earliest)
+    events = tables.read(spark, settings, tables.SILVER_EVENTS)
+    if since is not None:  # partition pruning: only the event dates the windows need
+        events = events.where(F.col("event_date") >= F.lit(since.date()))
+    events = events.persist(StorageLevel.MEMORY_AND_DISK) if instants else events
+
+    current = customer_features(events, features, spec, interval.end)
+    report = GoldReport(interval.end, len(features.columns), 0)
+    try:
+        _write(current, settings, tables.CUSTOMER_FEATURES, [interval.end])
+        written = tables.read(spark, settings, tables.CUSTOMER_FEATURES).where(
+            F.expr(_as_of_predicate([interval.end]))
+        )
+        report.segments = {
+            r["rfm_segment"]: r["count"] for r in written.groupBy("rfm_segment").count().collect()
+        }
+        report.customers = sum(report.segments.values())
+        _expire(
+            spark,
+            settings,
+            tables.CUSTOMER_FEATURES,
+            interval.end - timedelta(hours=settings.feature_retention_hours),
+        )
+        if instants:
+            frames = [
+                current
+                if instant == interval.end
+                else customer_features(events, features, spec, instant)
+                for instant in instants
+            ]
+            union = frames[0]
+            for frame in frames[1:]:
+                union = union.unionByName(frame)
+            _write(union, settings, tables.FEATURE_SNAPSHOTS, instants)
+            report.snapshots = len(instants)
+            report.snapshot_rows = (
+                tables.read(spark, settings, tables.FEATURE_SNAPSHOTS)
+                .where(F.expr(_as_of_predicate(instants)))
+                .count()
+            )
+            _expire(
+                spark,
+                settings,
+                tables.FEATURE_SNAPSHOTS,
+                interval.end - timedelta(days=settings.feature_snapshot_retention_days),
+            )
+    finally:
+        spark.catalog.clearCache()
+    segments = ", ".join(
+        f"{k} {v:,}" for k, v in sorted(report.segments.items(), key=lambda kv: -kv[1])
+    )
+    print(
+        f"gold.customer_features: {report.customers:,} customers x {report.columns} features "
+        f"as of {interval.end:%Y-%m-%d %H:%M} UTC; segments: {segments}"
+    )
+    if instants:
+        print(
+            f"gold.feature_snapshots: {report.snapshots} snapshot(s), {report.snapshot_rows:,} rows"
+        )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(
+        "gold_features", "silver.events -> gold.customer_features (+ snapshots).", run, argv
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
