@@ -1,4 +1,4 @@
-"""Kairos hourly pipeline: landing -> bronze -> Great Expectations gate -> silver -> gold.
+"""Kairos hourly pipeline: landing -> bronze -> GX gate -> silver -> gold -> models -> scores.
 
 Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
 
@@ -8,7 +8,10 @@ Each run processes exactly its data interval (one hour, keyed on ``data_interval
 * ``silver_events``: MERGE into silver.events (dedup, identity stitching, sessions);
 * ``silver_customers``: rebuild the touched customers in silver.customers;
 * ``gold_features``: features, RFM scores and segments of every customer as of the interval
-  end (gold.customer_features), plus the daily point-in-time snapshot (gold.feature_snapshots).
+  end (gold.customer_features), plus the daily point-in-time snapshot (gold.feature_snapshots);
+* ``train_models``: fit and register the RFM segmenter; train the propensity model when new
+  labels are complete (else skip, saying why) and promote it only if it beats the champion;
+* ``score_customers``: the ``@champion`` scores every consenting customer -> gold.scores.
 
 Every task is idempotent for its interval, so clearing or backfilling hours is safe.
 Business logic lives in ``spark_jobs/``; this file only wires it.
@@ -26,7 +29,7 @@ from kairos.orchestration import spark_submit_kwargs
 
 with DAG(
     dag_id="kairos_hourly",
-    description="Hourly pipeline: landing -> bronze -> GX gate -> silver -> gold features",
+    description="Hourly: landing -> bronze -> GX gate -> silver -> gold -> models -> scores",
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -39,12 +42,14 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(minutes=30),
     },
-    tags=["kairos", "lake", "features", "hourly"],
+    tags=["kairos", "lake", "features", "ml", "hourly"],
 ) as dag:
     bronze = SparkSubmitOperator(**spark_submit_kwargs("bronze_events"))
     validate = SparkSubmitOperator(**spark_submit_kwargs("validate_events"))
     silver = SparkSubmitOperator(**spark_submit_kwargs("silver_events"))
     customers = SparkSubmitOperator(**spark_submit_kwargs("silver_customers"))
     features = SparkSubmitOperator(**spark_submit_kwargs("gold_features"))
+    train = SparkSubmitOperator(**spark_submit_kwargs("train_models"))
+    score = SparkSubmitOperator(**spark_submit_kwargs("score_customers"))
 
-    bronze >> validate >> silver >> customers >> features
+    bronze >> validate >> silver >> customers >> features >> train >> score

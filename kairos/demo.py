@@ -1,10 +1,14 @@
 """``make demo``: the main job end to end on the embedded default, saying what it does.
 
-At this stage: generate a day of synthetic events into the landing location, run the batch
-pipeline over all of it in one data interval (landing -> bronze -> Great Expectations gate ->
-silver -> gold features), and print every table with its row count, the quarantine with its
-reasons, and the features with the RFM segment sizes.
-The dates are fixed, so a rerun rewrites the same hours and leaves the same tables.
+At this stage: generate two weeks of synthetic events into the landing location, run the
+batch pipeline over all of it in one data interval (landing -> bronze -> Great Expectations
+gate -> silver -> gold features and daily snapshots), then, for the last hour, fit the RFM
+segmenter and train the propensity model in MLflow and score every consenting customer. It
+prints every table with its row count, the quarantine with its reasons, the features with the
+RFM segment sizes, the model version with its holdout metrics and promotion decision, and the
+scores by decile.
+The dates are fixed, so a rerun rewrites the same hours and leaves the same tables (a rerun
+finds no new labelled data and skips training, saying so).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from kairos.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from spark_jobs.score_customers import ScoreReport
+    from spark_jobs.train_models import TrainReport
 
 DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -52,10 +59,41 @@ def _print_gold(spark: SparkSession, settings: Settings) -> None:
     print(f"    gold.feature_snapshots: {snapshots.select('as_of').distinct().count()} as_of")
 
 
+def _print_training(trained: TrainReport, settings: Settings) -> None:
+    if trained.outcome is None:
+        print(f"    propensity training skipped: {trained.skipped}")
+        return
+    outcome = trained.outcome
+    m = outcome.metrics
+    print(f"    {settings.model_name} v{outcome.version} -> @{outcome.decision}: {outcome.reason}")
+    print(
+        f"    holdout: ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  "
+        f"log loss {m['log_loss']:.3f}  Brier {m['brier']:.3f}  "
+        f"top-decile lift {m['top_decile_lift']:.2f}x, capture {m['top_decile_capture']:.0%} "
+        f"(base rate {m['positive_rate']:.1%})"
+    )
+    print(f"    MLflow: {settings.mlflow_tracking_uri} (make up, then http://127.0.0.1:5000)")
+
+
+def _print_scores(scored: ScoreReport | None) -> None:
+    if scored is None:
+        print("    no champion model yet: nothing scored")
+        return
+    print("    decile  customers  min score  max score")
+    for decile in sorted(scored.deciles):
+        n, lo, hi = scored.deciles[decile]
+        print(f"    {decile:>6}  {n:>9,}  {lo:>9.3f}  {hi:>9.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kairos.demo", description=__doc__)
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument(
+        "--hours",
+        type=int,
+        default=14 * 24,
+        help="history to generate (two weeks: 7 days of snapshots with complete 7-day labels)",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     began = time.monotonic()
@@ -81,13 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from kairos.spark import get_spark
-    from spark_jobs import lake, tables
+    from spark_jobs import lake, score_customers, tables, train_models
     from spark_jobs.interval import Interval
 
     interval = Interval(DEMO_START, DEMO_START + timedelta(hours=args.hours))
     spark = get_spark("kairos-demo", settings)
     try:
-        _step(f"lake ETL for {interval}: landing -> bronze -> expectations -> silver")
+        _step(f"batch pipeline for {interval}: landing -> bronze -> expectations -> silver -> gold")
         lake.run(spark, settings, interval)
 
         _step("tables")
@@ -130,6 +168,15 @@ def main(argv: list[str] | None = None) -> int:
 
         _step("gold.customer_features (features declared in feature_defs/features.yaml)")
         _print_gold(spark, settings)
+
+        last_hour = Interval(interval.end - timedelta(hours=1), interval.end)
+        _step(f"models for {last_hour}: RFM segmenter + propensity, tracked in MLflow")
+        trained = train_models.run(spark, settings, last_hour)
+        _print_training(trained, settings)
+
+        _step("gold.scores: the champion scores every consenting customer")
+        scored = score_customers.run(spark, settings, last_hour)
+        _print_scores(scored)
     finally:
         spark.stop()
 

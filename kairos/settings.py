@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     quarantine_max_share: float = Field(
         0.05, ge=0.0, le=1.0, description="Bad-row share above which validation fails the run."
     )
+    promotion_margin: float = Field(
+        0.005,
+        ge=0.0,
+        description="Holdout ROC-AUC a new model must beat the champion by to be promoted.",
+    )
+    training_window_days: int = Field(
+        56, ge=3, description="Days of feature snapshots (with complete labels) used for training."
+    )
+    training_max_rows: int = Field(
+        2_000_000, ge=1_000, description="Cap on training rows (a stable sample of customers)."
+    )
     feature_retention_hours: int = Field(
         48, ge=1, description="Hours of hourly rows kept in gold.customer_features."
     )

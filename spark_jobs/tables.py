@@ -13,6 +13,7 @@ IDENTITY_MAP = ("silver", "identity_map")
 SILVER_CUSTOMERS = ("silver", "customers")
 CUSTOMER_FEATURES = ("gold", "customer_features")
 FEATURE_SNAPSHOTS = ("gold", "feature_snapshots")
+SCORES = ("gold", "scores")
 ALL = (
     BRONZE_EVENTS,
     QUARANTINE,
@@ -21,6 +22,7 @@ ALL = (
     SILVER_CUSTOMERS,
     CUSTOMER_FEATURES,
     FEATURE_SNAPSHOTS,
+    SCORES,
 )
 
 

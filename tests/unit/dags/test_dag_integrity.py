@@ -58,6 +58,8 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
         "silver_events",
         "silver_customers",
         "gold_features",
+        "train_models",
+        "score_customers",
     ]
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids

@@ -1,0 +1,39 @@
+"""MLflow set-up from settings: one tracking URI, named experiments, a client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from kairos.settings import Settings, is_remote
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def use(settings: Settings, experiment: str | None = None) -> MlflowClient:
+    """Point MLflow at the settings' tracking URI and experiment (created if missing)."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    name = experiment or settings.mlflow_experiment
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    if client.get_experiment_by_name(name) is None:
+        root = settings.mlflow_artifact_root
+        if not is_remote(root):
+            Path(root).mkdir(parents=True, exist_ok=True)
+            root = Path(root).as_uri()
+        client.create_experiment(name, artifact_location=f"{root.rstrip('/')}/{name}")
+    mlflow.set_experiment(name)
+    return client
+
+
+def alias_version(client: MlflowClient, model: str, alias: str) -> str | None:
+    """The version an alias points at, or ``None``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model, alias).version)
+    except MlflowException:
+        return None
