@@ -1,4 +1,4 @@
-"""Kairos hourly pipeline: landing -> bronze -> GX gate -> silver -> gold -> models -> scores.
+"""Kairos hourly pipeline: landing -> bronze -> GX gate -> silver -> gold -> models -> Redis.
 
 Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
 
@@ -11,7 +11,8 @@ Each run processes exactly its data interval (one hour, keyed on ``data_interval
   end (gold.customer_features), plus the daily point-in-time snapshot (gold.feature_snapshots);
 * ``train_models``: fit and register the RFM segmenter; train the propensity model when new
   labels are complete (else skip, saying why) and promote it only if it beats the champion;
-* ``score_customers``: the ``@champion`` scores every consenting customer -> gold.scores.
+* ``score_customers``: the ``@champion`` scores every consenting customer -> gold.scores;
+* ``materialize_scores``: gold.scores -> a new Redis run, made live only when complete.
 
 Every task is idempotent for its interval, so clearing or backfilling hours is safe.
 Business logic lives in ``spark_jobs/``; this file only wires it.
@@ -51,5 +52,6 @@ with DAG(
     features = SparkSubmitOperator(**spark_submit_kwargs("gold_features"))
     train = SparkSubmitOperator(**spark_submit_kwargs("train_models"))
     score = SparkSubmitOperator(**spark_submit_kwargs("score_customers"))
+    materialize = SparkSubmitOperator(**spark_submit_kwargs("materialize_scores"))
 
-    bronze >> validate >> silver >> customers >> features >> train >> score
+    bronze >> validate >> silver >> customers >> features >> train >> score >> materialize

@@ -60,6 +60,7 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
         "gold_features",
         "train_models",
         "score_customers",
+        "materialize_scores",
     ]
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids

@@ -1,0 +1,70 @@
+"""The Redis key layout: every key name Kairos reads or writes is built here.
+
+Documented in docs/redis-layout.md. Two families:
+
+* **control keys** share the hash tag ``{kairos}`` so they live in one Redis Cluster slot and a
+  Lua script may touch several of them atomically (the pointer flip):
+  ``kairos:{kairos}:live`` (the live run id), ``kairos:{kairos}:runs`` (sorted set of run ids
+  by creation time), ``kairos:{kairos}:run:<run>`` (run metadata hash) and
+  ``kairos:{kairos}:run:<run>:parts`` (rows written per Spark partition).
+* **data keys** carry the run id and no hash tag, so a run spreads over the cluster:
+  ``kairos:run:<run>:c:<customer_id>`` (hash: score, decile, segment, model, version,
+  scored_at), ``kairos:run:<run>:z:<model>`` and ``kairos:run:<run>:z:<model>:seg:<segment>``
+  (sorted sets: member = customer id, score = propensity). Readers only follow the pointer,
+  and no command ever spans two data keys.
+
+A run's keys never change once the pointer names it; a new run writes new keys and flips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "kairos"
+_CTL = f"{PREFIX}:{{kairos}}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Key names, optionally under a namespace (tests, several deployments on one Redis)."""
+
+    namespace: str = ""
+
+    @property
+    def _ctl(self) -> str:
+        return f"{self.namespace}{_CTL}"
+
+    @property
+    def _data(self) -> str:
+        return f"{self.namespace}{PREFIX}"
+
+    @property
+    def live(self) -> str:
+        return f"{self._ctl}:live"
+
+    @property
+    def runs(self) -> str:
+        return f"{self._ctl}:runs"
+
+    @property
+    def counter(self) -> str:
+        return f"{self._ctl}:run_counter"
+
+    def meta(self, run: str) -> str:
+        return f"{self._ctl}:run:{run}"
+
+    def parts(self, run: str) -> str:
+        return f"{self._ctl}:run:{run}:parts"
+
+    def run_prefix(self, run: str) -> str:
+        """Prefix of every data key of a run (for expiry by SCAN)."""
+        return f"{self._data}:run:{run}:"
+
+    def customer(self, run: str, customer_id: str) -> str:
+        return f"{self.run_prefix(run)}c:{customer_id}"
+
+    def model_scores(self, run: str, model: str) -> str:
+        return f"{self.run_prefix(run)}z:{model}"
+
+    def segment_scores(self, run: str, model: str, segment: str) -> str:
+        return f"{self.run_prefix(run)}z:{model}:seg:{segment}"

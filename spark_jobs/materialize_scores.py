@@ -1,0 +1,92 @@
+"""gold.scores of the hour -> Redis, as a new run that goes live only when complete.
+
+    python -m spark_jobs.materialize_scores --start 2026-11-23T07:00:00Z --end 2026-11-23T08:00:00Z
+
+The executors write their partitions in pipelined batches (:mod:`serving.materialize`); the
+driver only counts rows and flips the pointer. A failed or incomplete run leaves the previous
+run live and is expired; after a successful flip the replaced run and any older leftovers are
+expired after a short grace period. Rerunning an hour writes a new run with the same content.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import redis
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from kairos.settings import Settings
+from serving.layout import Layout
+from serving.materialize import (
+    begin_run,
+    commit_run,
+    expire_run,
+    fail_run,
+    stale_runs,
+    write_partition,
+)
+from spark_jobs import tables
+from spark_jobs.interval import Interval, job_main
+
+COLUMNS = ["customer_id", "model_name", "model_version", "score", "decile", "segment", "scored_at"]
+
+
+@dataclass
+class MaterializeReport:
+    run: str
+    rows: int
+    seconds: float
+    previous: str | None
+    expired: list[str]
+
+
+def run(
+    spark: SparkSession, settings: Settings, interval: Interval, layout: Layout | None = None
+) -> MaterializeReport | None:
+    layout = layout or Layout()
+    if not tables.exists(spark, settings.table_path(*tables.SCORES)):
+        print("materialize: no gold.scores yet; nothing to do")
+        return None
+    scored_at = interval.naive_end
+    rows = (
+        tables.read(spark, settings, tables.SCORES)
+        .where(F.col("scored_at") == F.lit(scored_at))
+        .select(*COLUMNS)
+    )
+    expected = rows.count()
+    if expected == 0:
+        print(f"materialize: no scores as of {scored_at:%Y-%m-%d %H:%M}; the live run stays")
+        return None
+    client = redis.Redis.from_url(settings.redis_url)
+    began = time.monotonic()
+    run_id = begin_run(client, layout, interval.end, {"rows_expected": expected})
+    try:
+        rows.foreachPartition(write_partition(settings.redis_url, layout, run_id))
+        previous = commit_run(client, layout, run_id, expected)
+    except Exception as err:
+        fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
+        expire_run(client, layout, run_id)
+        print(f"materialize: run {run_id} failed ({err}); the previous run stays live")
+        raise
+    seconds = time.monotonic() - began
+    expired = stale_runs(client, layout)
+    for old in expired:
+        expire_run(client, layout, old)
+    print(
+        f"materialize: run {run_id} live with {expected:,} customers in {seconds:.1f}s "
+        f"({expected / seconds:,.0f} rows/s); replaced {previous or 'nothing'}; "
+        f"{len(expired)} old run(s) expiring"
+    )
+    client.close()
+    return MaterializeReport(run_id, expected, seconds, previous, expired)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main("materialize_scores", "gold.scores -> Redis (atomic run flip).", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Materialization into a real redis-server: complete runs only, failures keep the old run."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from pyspark.sql import SparkSession
+
+from kairos.settings import Settings
+from serving.layout import Layout
+from serving.materialize import MaterializationFailed, begin_run, commit_run, write_rows
+from spark_jobs import materialize_scores, tables
+from spark_jobs.interval import Interval
+
+H = datetime(2026, 11, 16, 0, tzinfo=UTC)
+SEGMENTS = ["champions", "at_risk", "prospect"]
+
+
+def land_scores(
+    spark: SparkSession,
+    settings: Settings,
+    end: datetime,
+    customers: int,
+    version: str,
+    broken: bool = False,
+) -> Interval:
+    scored_at = end.replace(tzinfo=None)
+    rows = [
+        (
+            f"c-{i:06d}",
+            "kairos_propensity",
+            version,
+            None if broken and i == customers // 2 else round((i * 7919 % 1000) / 1000, 3),
+            1 + i % 10,
+            SEGMENTS[i % 3],
+            "1",
+            scored_at,
+        )
+        for i in range(customers)
+    ]
+    frame = spark.createDataFrame(
+        rows,
+        "customer_id string, model_name string, model_version string, score double, decile int, "
+        "segment string, segmenter_version string, scored_at timestamp",
+    ).repartition(4)
+    predicate = f"scored_at = TIMESTAMP'{scored_at:%Y-%m-%d %H:%M:%S}'"
+    tables.replace_where(frame, settings, tables.SCORES, predicate, ["scored_at"])
+    return Interval(end - timedelta(hours=1), end)
+
+
+@pytest.fixture
+def served(settings: Settings, redis_server: str, redis_client: redis.Redis) -> Settings:
+    return settings.model_copy(update={"redis_url": redis_server})
+
+
+def live_run(client: redis.Redis, layout: Layout) -> str | None:
+    return client.get(layout.live)
+
+
+def test_a_run_goes_live_complete(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    layout = Layout()
+    report = materialize_scores.run(spark, served, land_scores(spark, served, H, 3_000, "1"))
+    assert report is not None and report.rows == 3_000 and report.previous is None
+    run = live_run(redis_client, layout)
+    assert run == report.run
+    assert redis_client.hget(layout.meta(run), "status") == "live"
+    assert redis_client.zcard(layout.model_scores(run, "kairos_propensity")) == 3_000
+    by_segment = sum(
+        redis_client.zcard(layout.segment_scores(run, "kairos_propensity", s)) for s in SEGMENTS
+    )
+    assert by_segment == 3_000
+    customer = redis_client.hgetall(layout.customer(run, "c-000007"))
+    assert customer["segment"] == "at_risk" and customer["model_version"] == "1"
+    assert float(customer["score"]) == pytest.approx(7 * 7919 % 1000 / 1000)
+    assert customer["decile"] == "8"
+    # a threshold audience is a ZCOUNT, not a scan
+    assert redis_client.zcount(layout.model_scores(run, "kairos_propensity"), 0.8, "+inf") == sum(
+        1 for i in range(3_000) if (i * 7919 % 1000) / 1000 >= 0.8
+    )
+
+
+def test_a_reader_never_sees_a_partial_or_mixed_run(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    layout = Layout()
+    first = materialize_scores.run(spark, served, land_scores(spark, served, H, 4_000, "1"))
+    assert first is not None
+    second_hour = land_scores(spark, served, H + timedelta(hours=1), 4_000, "2")
+    seen: list[tuple[str, int, str]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        reader = redis.Redis.from_url(served.redis_url, decode_responses=True)
+        while not stop.is_set():
+            run = reader.get(layout.live)
+            size = reader.zcard(layout.model_scores(run, "kairos_propensity"))
+            version = reader.hget(layout.customer(run, "c-003999"), "model_version")
+            seen.append((run, size, version))
+        reader.close()
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        second = materialize_scores.run(spark, served, second_hour)
+    finally:
+        stop.set()
+        thread.join()
+    assert second is not None and second.previous == first.run
+    runs = {run for run, _, _ in seen}
+    assert runs <= {first.run, second.run} and len(seen) > 10
+    expected_version = {first.run: "1", second.run: "2"}
+    for run, size, version in seen:
+        assert size == 4_000, (run, size)
+        assert version == expected_version[run], (run, version)
+    # the replaced run expires after a grace period instead of vanishing under readers
+    assert 0 < redis_client.ttl(layout.customer(first.run, "c-000001")) <= 600
+
+
+def test_a_failed_run_keeps_the_previous_one_live(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    layout = Layout()
+    good = materialize_scores.run(spark, served, land_scores(spark, served, H, 2_000, "1"))
+    assert good is not None
+    broken = land_scores(spark, served, H + timedelta(hours=1), 2_000, "2", broken=True)
+    with pytest.raises(Exception):  # noqa: B017 - the executor's error surfaces as Spark's
+        materialize_scores.run(spark, served, broken)
+    assert live_run(redis_client, layout) == good.run
+    failed = [r for r in redis_client.zrange(layout.runs, 0, -1) if r != good.run]
+    assert failed == []  # removed from the run list, its keys expiring
+    assert redis_client.zcard(layout.model_scores(good.run, "kairos_propensity")) == 2_000
+    assert redis_client.ttl(layout.customer(good.run, "c-000001")) == -1  # live keys never expire
+
+
+def test_an_incomplete_run_is_refused(redis_client: redis.Redis) -> None:
+    layout = Layout()
+    run = begin_run(redis_client, layout, H, {})
+    written = write_rows(
+        redis_client,
+        layout,
+        run,
+        [
+            {
+                "customer_id": "c-1",
+                "model_name": "m",
+                "model_version": "1",
+                "score": 0.5,
+                "decile": 1,
+                "segment": "new",
+                "scored_at": H,
+            }
+        ],
+    )
+    redis_client.hset(layout.parts(run), "0", written)
+    with pytest.raises(MaterializationFailed, match="wrote 1 rows, expected 2"):
+        commit_run(redis_client, layout, run, expected=2)
+    assert redis_client.get(layout.live) is None
+    assert redis_client.hget(layout.meta(run), "status") == "failed"
+
+
+def test_rerunning_an_hour_serves_the_same_content(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    layout = Layout()
+    interval = land_scores(spark, served, H, 1_000, "1")
+    first = materialize_scores.run(spark, served, interval)
+    second = materialize_scores.run(spark, served, interval)
+    assert first is not None and second is not None and second.previous == first.run
+
+    def content(run: str) -> tuple[list[tuple[str, float]], dict[str, str]]:
+        ranking = redis_client.zrange(
+            layout.model_scores(run, "kairos_propensity"), 0, -1, withscores=True
+        )
+        return ranking, redis_client.hgetall(layout.customer(run, "c-000123"))
+
+    assert content(first.run) == content(second.run)
+    assert live_run(redis_client, layout) == second.run
