@@ -64,7 +64,9 @@ def run(
     began = time.monotonic()
     run_id = begin_run(client, layout, interval.end, {"rows_expected": expected})
     try:
-        rows.foreachPartition(write_partition(settings.redis_url, layout, run_id))
+        rows.mapInArrow(
+            write_partition(settings.redis_url, layout, run_id), "written long"
+        ).collect()  # one small row per partition
         previous = commit_run(client, layout, run_id, expected)
     except Exception as err:
         fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
