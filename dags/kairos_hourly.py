@@ -2,6 +2,8 @@
 
 Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
 
+* ``drain_streams``: the serving API's accepted events and trigger decisions, from their Redis
+  Streams into landing (consumer group; acknowledged only after the files are written);
 * ``bronze_events``: landed JSON Lines of the hour -> bronze.events, rejects -> quarantine;
 * ``validate_events``: the expectation suite in ``feature_defs/expectations``; fails the run
   above ``KAIROS_QUARANTINE_MAX_SHARE``, quarantines failing rows below it;
@@ -12,7 +14,9 @@ Each run processes exactly its data interval (one hour, keyed on ``data_interval
 * ``train_models``: fit and register the RFM segmenter; train the propensity model when new
   labels are complete (else skip, saying why) and promote it only if it beats the champion;
 * ``score_customers``: the ``@champion`` scores every consenting customer -> gold.scores;
-* ``materialize_scores``: gold.scores -> a new Redis run, made live only when complete.
+* ``materialize_scores``: gold.scores -> a new Redis run, made live only when complete, and
+  consent mirrored from silver.customers;
+* ``silver_decisions``: the hour's landed decisions -> silver.decisions (uplift vs holdout).
 
 Every task is idempotent for its interval, so clearing or backfilling hours is safe.
 Business logic lives in ``spark_jobs/``; this file only wires it.
@@ -24,7 +28,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
 from kairos.orchestration import spark_submit_kwargs
 
@@ -45,6 +49,15 @@ with DAG(
     },
     tags=["kairos", "lake", "features", "ml", "hourly"],
 ) as dag:
+
+    @task(task_id="drain_streams")
+    def drain_streams() -> None:
+        """Redis Streams (accepted events, decisions) -> landing files."""
+        from serving.drain import drain_all
+
+        drain_all()
+
+    drain = drain_streams()
     bronze = SparkSubmitOperator(**spark_submit_kwargs("bronze_events"))
     validate = SparkSubmitOperator(**spark_submit_kwargs("validate_events"))
     silver = SparkSubmitOperator(**spark_submit_kwargs("silver_events"))
@@ -53,5 +66,7 @@ with DAG(
     train = SparkSubmitOperator(**spark_submit_kwargs("train_models"))
     score = SparkSubmitOperator(**spark_submit_kwargs("score_customers"))
     materialize = SparkSubmitOperator(**spark_submit_kwargs("materialize_scores"))
+    decisions = SparkSubmitOperator(**spark_submit_kwargs("silver_decisions"))
 
-    bronze >> validate >> silver >> customers >> features >> train >> score >> materialize
+    drain >> bronze >> validate >> silver >> customers >> features >> train >> score >> materialize
+    drain >> decisions

@@ -100,6 +100,25 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    api_keys_file: str = Field(
+        ".local/serving/api_keys.yaml",
+        description="API keys (SHA-256 hashes and roles); manage with `python -m serving keys`.",
+    )
+    api_rate_limit: int = Field(
+        2000, ge=1, description="Requests per second allowed per API key (429 above)."
+    )
+    triggers_file: str = Field(
+        "", description="Trigger rules YAML; default `<feature_defs_dir>/triggers.yaml`."
+    )
+    session_ttl_minutes: int = Field(
+        30, ge=1, description="Live session context expires after this much inactivity."
+    )
+    consent_ttl_hours: int = Field(
+        168, ge=1, description="TTL of mirrored consent in Redis (refreshed every hour)."
+    )
+    scores_max_age_minutes: int = Field(
+        150, ge=1, description="`/readyz` fails when the live run was made live longer ago."
+    )
 
     # --- pipeline ------------------------------------------------------------------------
     feature_defs_dir: str = Field(
@@ -144,6 +163,7 @@ class Settings(BaseSettings):
         "landing_root",
         "spark_jars_dir",
         "feature_defs_dir",
+        "api_keys_file",
     )
     @classmethod
     def _absolute(cls, value: str) -> str:
@@ -158,6 +178,9 @@ class Settings(BaseSettings):
             self.mlflow_artifact_root = str(mlflow_dir / "artifacts")
         else:
             self.mlflow_artifact_root = _resolve_local(self.mlflow_artifact_root)
+        self.triggers_file = _resolve_local(
+            self.triggers_file or str(Path(self.feature_defs_dir) / "triggers.yaml")
+        )
         if self.lake_root.startswith("s3a://"):
             self.spark_s3_jars = True
         return self

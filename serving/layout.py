@@ -56,6 +56,10 @@ class Layout:
     def parts(self, run: str) -> str:
         return f"{self._ctl}:run:{run}:parts"
 
+    def summary(self, run: str) -> str:
+        """Counts of a run by ``decile:<n>``, ``segment:<name>`` and ``model:<name>``."""
+        return f"{self._ctl}:run:{run}:summary"
+
     def run_prefix(self, run: str) -> str:
         """Prefix of every data key of a run (for expiry by SCAN)."""
         return f"{self._data}:run:{run}:"
@@ -68,3 +72,36 @@ class Layout:
 
     def segment_scores(self, run: str, model: str, segment: str) -> str:
         return f"{self.run_prefix(run)}z:{model}:seg:{segment}"
+
+    # --- live customer state (written by the API; keys tagged by customer) ---------------
+    # Every key of one customer shares the hash tag ``{<customer>}``, so a Lua script may read
+    # consent and consume a frequency cap in one atomic step, on one cluster slot.
+
+    def _customer_state(self, customer_id: str) -> str:
+        return f"{self._data}:cust:{{{customer_id}}}"
+
+    def consent(self, customer_id: str) -> str:
+        return f"{self._customer_state(customer_id)}:consent"
+
+    def session(self, subject: str) -> str:
+        return f"{self._customer_state(subject)}:session"
+
+    def cap(self, customer_id: str, rule: str) -> str:
+        return f"{self._customer_state(customer_id)}:cap:{rule}"
+
+    # --- streams and API bookkeeping (control slot) ---------------------------------------
+
+    @property
+    def events_stream(self) -> str:
+        return f"{self._ctl}:stream:events"
+
+    @property
+    def decisions_stream(self) -> str:
+        return f"{self._ctl}:stream:decisions"
+
+    @property
+    def audit_stream(self) -> str:
+        return f"{self._ctl}:stream:audit"
+
+    def rate(self, key_name: str, second: int) -> str:
+        return f"{self._data}:rate:{key_name}:{second}"

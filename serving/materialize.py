@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from serving import state
 from serving.layout import Layout
 
 BATCH = 2_000
@@ -162,6 +163,50 @@ def write_partition(redis_url: str, layout: Layout, run: str) -> Any:
     return write
 
 
+def write_summary(client: redis.Redis, layout: Layout, run: str, counts: dict[str, int]) -> None:
+    """Counts of the run by ``decile:<n>`` / ``segment:<name>`` / ``model:<name>``."""
+    if counts:
+        client.hset(layout.summary(run), mapping=dict(counts.items()))
+
+
+def mirror_consent_partition(
+    redis_url: str, layout: Layout, ttl_ms: int, channels: list[str]
+) -> Any:
+    """A ``mapInArrow`` function: mirror silver.customers' consent into Redis.
+
+    Each customer's channels go through :data:`serving.state.CONSENT` with the lake's
+    ``consent_updated_at`` as the change time (0 for customers on the policy defaults), so a
+    newer change the API recorded since is kept. Yields the number of customers mirrored.
+    """
+
+    def write(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        client = redis.Redis.from_url(redis_url)
+        script = client.register_script(state.CONSENT)
+        count = 0
+        try:
+            for batch in batches:
+                data = batch.to_pydict()
+                pipe = client.pipeline(transaction=False)
+                for i, customer in enumerate(data["customer_id"]):
+                    changed = data["consent_updated_at"][i]
+                    at_ms = int(changed.timestamp() * 1000) if changed else 0
+                    changes = {ch: (bool(data[f"consent_{ch}"][i]), at_ms) for ch in channels}
+                    script(
+                        keys=[layout.consent(customer)],
+                        args=state.consent_args(ttl_ms, changes),
+                        client=pipe,
+                    )
+                    count += 1
+                pipe.execute()
+        finally:
+            client.close()
+        yield pa.RecordBatch.from_pydict({"written": [count]})
+
+    return write
+
+
 def commit_run(client: redis.Redis, layout: Layout, run: str, expected: int) -> str | None:
     """Flip the pointer to ``run`` if it is complete; returns the run it replaced."""
     previous = client.get(layout.live)
@@ -200,6 +245,7 @@ def expire_run(client: redis.Redis, layout: Layout, run: str, seconds: int = GRA
             pipe.execute()
     pipe.expire(layout.meta(run), seconds)
     pipe.expire(layout.parts(run), seconds)
+    pipe.expire(layout.summary(run), seconds)
     pipe.zrem(layout.runs, run)
     pipe.execute()
     return count

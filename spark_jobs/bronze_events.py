@@ -87,10 +87,12 @@ def quarantine_rows(
     )
 
 
-def read_landed(spark: SparkSession, settings: Settings, hours: list[datetime]) -> DataFrame:
+def read_landed(
+    spark: SparkSession, settings: Settings, hours: list[datetime], dataset: str = "events"
+) -> DataFrame:
     """The landed lines of ``hours`` with their source file and landed hour (from the path)."""
     root = spark_location(settings.landing_root).rstrip("/")
-    folders = [f"{root}/{hour_prefix(hour)}" for hour in hours]
+    folders = [f"{root}/{hour_prefix(hour, dataset)}" for hour in hours]
     source = F.col("_metadata.file_path")
     landed = F.concat_ws(
         " ",
@@ -105,14 +107,16 @@ def read_landed(spark: SparkSession, settings: Settings, hours: list[datetime]) 
     )
 
 
-def landed_hours(spark: SparkSession, settings: Settings, hours: list[datetime]) -> list[datetime]:
+def landed_hours(
+    spark: SparkSession, settings: Settings, hours: list[datetime], dataset: str = "events"
+) -> list[datetime]:
     """The hours whose landing folder exists (through Hadoop FS: local or s3a)."""
     root = spark_location(settings.landing_root).rstrip("/")
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     present = []
     for hour in hours:
-        path = jvm.org.apache.hadoop.fs.Path(f"{root}/{hour_prefix(hour)}")  # type: ignore[union-attr]
+        path = jvm.org.apache.hadoop.fs.Path(f"{root}/{hour_prefix(hour, dataset)}")  # type: ignore[union-attr]
         if path.getFileSystem(conf).exists(path):
             present.append(hour)
     return present

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 
 import redis
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from kairos.consent import default_consent
 from kairos.settings import Settings
 from serving.layout import Layout
 from serving.materialize import (
@@ -25,8 +26,10 @@ from serving.materialize import (
     commit_run,
     expire_run,
     fail_run,
+    mirror_consent_partition,
     stale_runs,
     write_partition,
+    write_summary,
 )
 from spark_jobs import tables
 from spark_jobs.interval import Interval, job_main
@@ -41,6 +44,33 @@ class MaterializeReport:
     seconds: float
     previous: str | None
     expired: list[str]
+    consent_mirrored: int
+
+
+def summary_counts(rows: DataFrame) -> dict[str, int]:
+    """Rows per decile, segment and model: a handful of numbers for the marketing summary."""
+    counts: dict[str, int] = {}
+    for column, prefix in (("decile", "decile"), ("segment", "segment"), ("model_name", "model")):
+        for value, count in rows.groupBy(column).count().collect():
+            counts[f"{prefix}:{value}"] = int(count)
+    return counts
+
+
+def mirror_consent(spark: SparkSession, settings: Settings, layout: Layout) -> int:
+    """Every customer's consent from silver.customers into Redis (newer changes win)."""
+    if not tables.exists(spark, settings.table_path(*tables.SILVER_CUSTOMERS)):
+        return 0
+    channels = list(default_consent(settings.feature_defs_dir))
+    customers = tables.read(spark, settings, tables.SILVER_CUSTOMERS).select(
+        "customer_id", "consent_updated_at", *[f"consent_{ch}" for ch in channels]
+    )
+    written = customers.mapInArrow(
+        mirror_consent_partition(
+            settings.redis_url, layout, settings.consent_ttl_hours * 3_600_000, channels
+        ),
+        "written long",
+    ).collect()
+    return sum(row.written for row in written)
 
 
 def run(
@@ -67,6 +97,7 @@ def run(
         rows.mapInArrow(
             write_partition(settings.redis_url, layout, run_id), "written long"
         ).collect()  # one small row per partition
+        write_summary(client, layout, run_id, summary_counts(rows))
         previous = commit_run(client, layout, run_id, expected)
     except Exception as err:
         fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
@@ -77,13 +108,14 @@ def run(
     expired = stale_runs(client, layout)
     for old in expired:
         expire_run(client, layout, old)
+    mirrored = mirror_consent(spark, settings, layout)
     print(
         f"materialize: run {run_id} live with {expected:,} customers in {seconds:.1f}s "
         f"({expected / seconds:,.0f} rows/s); replaced {previous or 'nothing'}; "
-        f"{len(expired)} old run(s) expiring"
+        f"{len(expired)} old run(s) expiring; consent mirrored for {mirrored:,} customers"
     )
     client.close()
-    return MaterializeReport(run_id, expected, seconds, previous, expired)
+    return MaterializeReport(run_id, expected, seconds, previous, expired, mirrored)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ SILVER_CUSTOMERS = ("silver", "customers")
 CUSTOMER_FEATURES = ("gold", "customer_features")
 FEATURE_SNAPSHOTS = ("gold", "feature_snapshots")
 SCORES = ("gold", "scores")
+DECISIONS = ("silver", "decisions")
 ALL = (
     BRONZE_EVENTS,
     QUARANTINE,
@@ -23,6 +24,7 @@ ALL = (
     CUSTOMER_FEATURES,
     FEATURE_SNAPSHOTS,
     SCORES,
+    DECISIONS,
 )
 
 

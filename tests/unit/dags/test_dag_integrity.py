@@ -53,6 +53,7 @@ def test_hourly_dag_has_an_hour_long_data_interval(dagbag) -> None:  # type: ign
 def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["kairos_hourly"]
     order = [
+        "drain_streams",
         "bronze_events",
         "validate_events",
         "silver_events",
@@ -64,6 +65,7 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     ]
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
+    assert dag.get_task("silver_decisions").upstream_task_ids == {"drain_streams"}
     task = dag.get_task("bronze_events")
     assert task.application.endswith("spark_jobs/bronze_events.py")
     assert "{{ data_interval_start.isoformat() }}" in task.application_args

@@ -1,0 +1,235 @@
+"""Kairos serving from the command line: the marketing CLI, API keys, rules, the API itself.
+
+    python -m serving score c-000042
+    python -m serving audience --min-score 0.8 --segment at_risk --out at_risk.csv
+    python -m serving summary
+    python -m serving keys add --name campaign-tool --role marketing
+    python -m serving rules check feature_defs/triggers.yaml
+    python -m serving api                      # the HTTP API (make up starts it)
+    python -m serving drain                    # Redis Streams -> landing (the DAG does this)
+
+Reads go straight to Redis through the same code as the API (:mod:`serving.store`), so an
+exported audience is exactly what ``GET /v1/audiences`` pages through. Every export is
+audited like an API export, under the key name ``cli:<os user>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import sys
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from kairos.consent import default_consent
+from kairos.settings import Settings, get_settings
+from serving import auth
+from serving.layout import Layout
+from serving.rules import RuleError, load_rules
+from serving.store import CursorExpired, NotReady, Store, UnknownModel
+
+PAGE = 10_000
+
+
+def _store(settings: Settings) -> Store:
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    return Store(client, Layout(), default_consent(settings.feature_defs_dir))
+
+
+async def _score(settings: Settings, customer_id: str) -> int:
+    store = _store(settings)
+    try:
+        live = await store.live()
+        row = await store.scores(customer_id, live.run)
+    finally:
+        await store.client.aclose()
+    if row is None:
+        print(f"{customer_id}: no live score (run {live.run})", file=sys.stderr)
+        return 1
+    print(
+        f"{customer_id}: score {float(row['score']):.3f}, decile {row['decile']}, "
+        f"segment {row['segment']} ({row['model']} v{row['model_version']}, "
+        f"scored at {row['scored_at']}, run {live.run})"
+    )
+    return 0
+
+
+async def _audience(settings: Settings, args: argparse.Namespace) -> int:
+    store = _store(settings)
+    written = 0
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["customer_id", "score"])
+        cursor: str | None = None
+        while True:
+            page = await store.audience(
+                args.model, args.min_score, args.max_score, args.segment, PAGE, cursor
+            )
+            writer.writerows((c, f"{s:.6f}") for c, s in page.customers)
+            written += len(page.customers)
+            if args.out:
+                print(f"audience: {written:,}/{page.total:,} customers", end="\r", file=sys.stderr)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        entry = {
+            "at": datetime.now(UTC).isoformat(),
+            "action": "audience_export",
+            "key": f"cli:{getpass.getuser()}",
+            "role": "cli",
+            "run": page.run,
+            "model": args.model,
+            "segment": args.segment,
+            "min_score": args.min_score,
+            "max_score": args.max_score,
+            "returned": written,
+            "total": page.total,
+        }
+        await store.record([], [entry])
+    finally:
+        if args.out:
+            out.close()
+        await store.client.aclose()
+    where = f" -> {args.out}" if args.out else ""
+    segment = f" in segment {args.segment}" if args.segment else ""
+    print(
+        f"audience: {written:,} customers with {args.min_score} <= score <= {args.max_score}"
+        f"{segment} (run {page.run}){where}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _summary(settings: Settings) -> int:
+    store = _store(settings)
+    try:
+        summary = await store.summary()
+    finally:
+        await store.client.aclose()
+    print(
+        f"live run {summary['run']}: {summary['rows']:,} customers scored at {summary['scored_at']}"
+    )
+    for group, title in (("model", "model"), ("decile", "decile"), ("segment", "segment")):
+        counts: dict[str, int] = summary.get(group, {})
+        if not counts:
+            continue
+        print(f"\n{title:<20} {'customers':>10}")
+        ordered = sorted(counts.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0])
+        if group == "segment":
+            ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        for name, count in ordered:
+            print(f"{name:<20} {count:>10,}")
+    return 0
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    path = settings.api_keys_file
+    if args.keys_command == "add":
+        key = auth.add_key(path, args.name, args.role)
+        print(f"key {args.name!r} ({args.role}) created; it is shown only once:\n{key}")
+    elif args.keys_command == "revoke":
+        if not auth.revoke_key(path, args.name):
+            print(f"no key named {args.name!r} in {path}", file=sys.stderr)
+            return 1
+        print(f"key {args.name!r} revoked")
+    else:
+        for entry in auth.KeyStore(path).all():
+            print(f"{entry.name:<24} {entry.role:<10} sha256:{entry.sha256[:12]}...")
+    return 0
+
+
+def _rules(settings: Settings, args: argparse.Namespace) -> int:
+    path = args.path or settings.triggers_file
+    rules = load_rules(path, settings.feature_defs_dir)
+    print(f"{path}: {len(rules.rules)} rules valid (version {rules.version})")
+    for rule in sorted(rules.rules, key=lambda r: (r.spec.event_type, -r.spec.priority)):
+        spec = rule.spec
+        print(
+            f"  {spec.event_type:<16} p{spec.priority:<4} {rule.name:<28} "
+            f"{' > '.join(rule.channels):<14} holdout {spec.holdout:.0%}  when {spec.when or '-'}"
+        )
+    return 0
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "serving.api:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="a customer's live score, decile and segment")
+    score.add_argument("customer_id")
+    audience = sub.add_parser("audience", help="export an audience to CSV")
+    audience.add_argument("--min-score", type=float, required=True)
+    audience.add_argument("--max-score", type=float, default=1.0)
+    audience.add_argument("--segment", help="one RFM segment, e.g. at_risk")
+    audience.add_argument("--model", default=get_settings().model_name)
+    audience.add_argument("--out", help="CSV file (default: standard output)")
+    sub.add_parser("summary", help="counts of the live run by decile and segment")
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    add = keys_sub.add_parser("add", help="create a key (printed once)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=sorted(auth.ROLES))
+    revoke = keys_sub.add_parser("revoke", help="remove a key")
+    revoke.add_argument("--name", required=True)
+    keys_sub.add_parser("list", help="names and roles (never the keys)")
+    rules = sub.add_parser("rules", help="trigger rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate a rules file")
+    check.add_argument("path", nargs="?")
+    api = sub.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, default=1)
+    sub.add_parser("drain", help="Redis Streams -> landing files")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    try:
+        if args.command == "score":
+            return asyncio.run(_score(settings, args.customer_id))
+        if args.command == "audience":
+            return asyncio.run(_audience(settings, args))
+        if args.command == "summary":
+            return asyncio.run(_summary(settings))
+        if args.command == "keys":
+            return _keys(settings, args)
+        if args.command == "rules":
+            return _rules(settings, args)
+        if args.command == "api":
+            return _api(settings, args)
+        from serving.drain import drain_all
+
+        drain_all(settings)
+        return 0
+    except (RuleError, auth.KeyFileError, NotReady, UnknownModel, CursorExpired) as err:
+        print(f"serving: {err}", file=sys.stderr)
+        return 1
+    except RedisError as err:
+        print(f"serving: Redis at {settings.redis_url} is unreachable: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""API keys with roles, stored hashed.
+
+A key is 32 random bytes shown once when it is created (``python -m serving keys add``); the
+keys file (``KAIROS_API_KEYS_FILE``) keeps only its SHA-256, its name and its role. A
+high-entropy random key needs no slow password hash: SHA-256 cannot be reversed and there is
+nothing to brute-force.
+
+Roles (DESIGN.md): ``marketing`` reads scores and audiences, ``ingest`` posts events,
+``admin`` may do everything, including reloading trigger rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+READ_SCORES = "scores:read"
+READ_AUDIENCES = "audiences:read"
+WRITE_EVENTS = "events:write"
+ADMIN = "admin"
+
+WHAT = {
+    READ_SCORES: "read scores",
+    READ_AUDIENCES: "read audiences",
+    WRITE_EVENTS: "post events",
+    ADMIN: "administer the API",
+}
+ROLES: dict[str, frozenset[str]] = {
+    "marketing": frozenset({READ_SCORES, READ_AUDIENCES}),
+    "ingest": frozenset({WRITE_EVENTS}),
+    "admin": frozenset({READ_SCORES, READ_AUDIENCES, WRITE_EVENTS, ADMIN}),
+}
+KEY_PREFIX = "kai_"
+
+
+class KeyFileError(ValueError):
+    """The keys file is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    role: str
+    sha256: str
+
+    def may(self, permission: str) -> bool:
+        return permission in ROLES[self.role]
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyStore:
+    """The keys file, re-read when it changes (adding a key needs no restart)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._mtime: float | None = None
+        self._by_hash: dict[str, ApiKey] = {}
+
+    def _refresh(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._by_hash, self._mtime = {}, None
+            return
+        if mtime != self._mtime:
+            self._by_hash = {k.sha256: k for k in read_keys(self.path)}
+            self._mtime = mtime
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        self._refresh()
+        return self._by_hash.get(digest(presented))
+
+    def all(self) -> list[ApiKey]:
+        self._refresh()
+        return sorted(self._by_hash.values(), key=lambda k: k.name)
+
+
+def read_keys(path: Path) -> list[ApiKey]:
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("keys", []) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise KeyFileError(f"{path}: expected a mapping with a 'keys' list")
+    keys = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not {"name", "role", "sha256"} <= set(entry):
+            raise KeyFileError(f"{path}: key #{i + 1} needs name, role and sha256")
+        if entry["role"] not in ROLES:
+            raise KeyFileError(
+                f"{path}: key {entry['name']!r} has unknown role {entry['role']!r} "
+                f"(known: {', '.join(ROLES)})"
+            )
+        keys.append(ApiKey(str(entry["name"]), str(entry["role"]), str(entry["sha256"])))
+    return keys
+
+
+def add_key(path: str | Path, name: str, role: str) -> str:
+    """Create a key, store its hash under ``name`` and return the key (shown only once)."""
+    if role not in ROLES:
+        raise KeyFileError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    path = Path(path)
+    existing = read_keys(path) if path.exists() else []
+    if any(k.name == name for k in existing):
+        raise KeyFileError(f"{path}: a key named {name!r} exists; revoke it first")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    entries = [{"name": k.name, "role": k.role, "sha256": k.sha256} for k in existing]
+    entries.append(
+        {
+            "name": name,
+            "role": role,
+            "sha256": digest(key),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    _write(path, entries)
+    return key
+
+
+def revoke_key(path: str | Path, name: str) -> bool:
+    path = Path(path)
+    if not path.exists():
+        return False
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = [e for e in document.get("keys", []) if e.get("name") != name]
+    removed = len(entries) != len(document.get("keys", []))
+    _write(path, entries)
+    return removed
+
+
+def _write(path: Path, entries: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump({"keys": entries}, sort_keys=False))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)

@@ -1,0 +1,280 @@
+"""What serving reads from and writes to Redis: scores, audiences, events and decisions.
+
+Used by the HTTP API and the marketing CLI alike (both through an asyncio Redis client), so
+an audience exported from the CLI is exactly what the API pages through.
+
+Reads follow the live pointer, then only that run's keys (a whole run, never a mix).
+Audience cursors name the run they started on: paging continues on that run even if a new
+one goes live meanwhile (replaced runs keep their keys for ten minutes), and a cursor whose
+run is gone gets a clear "start again" error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from serving import state
+from serving.layout import Layout
+from serving.rules import RuleSet
+from serving.triggers import Decision, candidates, facts, make_decision
+
+
+class CursorExpired(LookupError):
+    """The run an audience cursor points into is gone; start the query again."""
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+class NotReady(RuntimeError):
+    """No run is live yet."""
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    run: str
+    scored_at: str
+    live_at: float
+    rows: int
+
+    def age_seconds(self, now: float | None = None) -> float:
+        return (now or time.time()) - self.live_at
+
+
+@dataclass(frozen=True)
+class AudiencePage:
+    run: str
+    model: str
+    segment: str | None
+    total: int
+    customers: list[tuple[str, float]]
+    next_cursor: str | None
+
+
+def encode_cursor(run: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([run, offset]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        run, offset = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(run, str) or not isinstance(offset, int) or offset < 0:
+            raise ValueError
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ValueError("cursor is not one this API issued") from None
+    return run, offset
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class Store:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        layout: Layout,
+        consent_defaults: Mapping[str, bool],
+        session_ttl_s: int = 1800,
+        consent_ttl_s: int = 7 * 24 * 3600,
+    ):
+        self.client = client
+        self.layout = layout
+        self.defaults = dict(consent_defaults)
+        self.session_ttl_ms = session_ttl_s * 1000
+        self.consent_ttl_ms = consent_ttl_s * 1000
+        self._session = client.register_script(state.SESSION)
+        self._consent = client.register_script(state.CONSENT)
+        self._decide = client.register_script(state.DECIDE)
+        self._meta: dict[str, LiveRun] = {}
+
+    # --- runs ------------------------------------------------------------------------------
+
+    async def live_id(self) -> str | None:
+        raw = await self.client.get(self.layout.live)
+        return _text(raw) if raw is not None else None
+
+    async def run_info(self, run: str) -> LiveRun:
+        """Metadata of a run (cached: a live run's scored_at and live_at never change)."""
+        if run not in self._meta:
+            meta = state.decode_hash(await self.client.hgetall(self.layout.meta(run)))
+            if not meta:
+                raise CursorExpired(f"run {run} has expired")
+            if len(self._meta) > 16:
+                self._meta.clear()
+            self._meta[run] = LiveRun(
+                run, meta["scored_at"], float(meta.get("live_at", 0)), int(meta.get("rows", 0))
+            )
+        return self._meta[run]
+
+    async def live(self) -> LiveRun:
+        run = await self.live_id()
+        if run is None:
+            raise NotReady("no scores have been materialized yet")
+        return await self.run_info(run)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def scores(self, customer_id: str, run: str | None = None) -> dict[str, str] | None:
+        """The customer's row in the live run (or ``run``), None if unscored."""
+        run = run or (await self.live()).run
+        raw = await self.client.hgetall(self.layout.customer(run, customer_id))
+        return state.decode_hash(raw) if raw else None
+
+    async def consent(self, customer_id: str) -> dict[str, bool]:
+        raw = state.decode_hash(await self.client.hgetall(self.layout.consent(customer_id)))
+        return state.consent_view(raw, self.defaults)
+
+    async def audience(
+        self,
+        model: str,
+        min_score: float,
+        max_score: float,
+        segment: str | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> AudiencePage:
+        """Customers with ``min_score <= score <= max_score``, highest first, with the total."""
+        if cursor:
+            run, offset = decode_cursor(cursor)
+        else:
+            run, offset = (await self.live()).run, 0
+        key = (
+            self.layout.segment_scores(run, model, segment)
+            if segment
+            else self.layout.model_scores(run, model)
+        )
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.layout.meta(run), self.layout.model_scores(run, model))
+        pipe.zcount(key, min_score, max_score)
+        pipe.zrange(
+            key,
+            max_score,
+            min_score,
+            desc=True,
+            byscore=True,
+            offset=offset,
+            num=limit,
+            withscores=True,
+        )
+        present, total, rows = await pipe.execute()
+        if present < 2:
+            if cursor and not await self.client.exists(self.layout.meta(run)):
+                raise CursorExpired(f"the run this cursor pages ({run}) has expired; start again")
+            raise UnknownModel(f"no scores for model {model!r} in run {run}")
+        customers = [(_text(member), float(score)) for member, score in rows]
+        end = offset + len(customers)
+        next_cursor = encode_cursor(run, end) if end < total and customers else None
+        return AudiencePage(run, model, segment, int(total), customers, next_cursor)
+
+    async def summary(self) -> dict[str, Any]:
+        """Counts by decile and by segment of the live run (written at materialization)."""
+        live = await self.live()
+        raw = state.decode_hash(await self.client.hgetall(self.layout.summary(live.run)))
+        groups: dict[str, dict[str, int]] = {}
+        for field, count in raw.items():
+            group, _, value = field.partition(":")
+            groups.setdefault(group, {})[value] = int(count)
+        return {"run": live.run, "scored_at": live.scored_at, "rows": live.rows, **groups}
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def ingest(
+        self, event: Mapping[str, Any], rules: RuleSet, now: datetime | None = None
+    ) -> list[Decision]:
+        """Record an accepted event and return the trigger decisions it causes.
+
+        One round trip appends the event to the events stream, updates the session context
+        and (for ``consent_updated``) the consent mirror, and reads the customer's consent;
+        then the live scores; then one atomic DECIDE per matching rule until one acts.
+        """
+        now = now or datetime.now(UTC)
+        customer = event.get("customer_id")
+        subject = str(customer) if customer else f"anon:{event['anonymous_id']}"
+        at_ms = _ms(str(event["occurred_at"]))
+        etype = str(event["event_type"])
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.layout.events_stream, {"event": orjson.dumps(event)})
+        await self._session(
+            keys=[self.layout.session(subject)],
+            args=[event.get("session_id") or "", at_ms, self.session_ttl_ms, etype],
+            client=pipe,
+        )
+        props = event.get("properties") or {}
+        if etype == "consent_updated" and customer and "consent_channel" in props:
+            change = {props["consent_channel"]: (bool(props["consent_granted"]), at_ms)}
+            await self._consent(
+                keys=[self.layout.consent(str(customer))],
+                args=state.consent_args(self.consent_ttl_ms, change),
+                client=pipe,
+            )
+        if customer:
+            pipe.hgetall(self.layout.consent(str(customer)))
+        results = await pipe.execute()
+        session = state.decode_hash(results[1])
+        if not customer or not rules.for_event(etype):
+            return []
+        consent = state.consent_view(state.decode_hash(results[-1]), self.defaults)
+        run = await self.live_id()
+        scores = await self.scores(str(customer), run) if run and consent["scoring"] else None
+        values = facts(event, scores, session)
+        decisions: list[Decision] = []
+        now_ms = int(now.timestamp() * 1000)
+        for rule in candidates(rules, values):
+            cap = rule.spec.frequency_cap
+            result = await self._decide(
+                keys=[
+                    self.layout.consent(str(customer)),
+                    self.layout.cap(str(customer), rule.name),
+                ],
+                args=state.decide_args(
+                    now_ms,
+                    cap.per_hours * 3_600_000 if cap else 0,
+                    cap.max if cap else 0,
+                    rule.in_holdout(str(customer)),
+                    f"{event['event_id']}:{now_ms}",
+                    rule.channels,
+                    self.defaults,
+                ),
+            )
+            decision = make_decision(rule, rules, event, str(customer), scores, run, now, result)
+            decisions.append(decision)
+            if decision.outcome in ("send", "holdout"):
+                break
+        return decisions
+
+    async def record(self, decisions: list[Decision], audit: list[Mapping[str, Any]]) -> None:
+        """Append decisions to the decisions stream and entries to the audit stream."""
+        if not decisions and not audit:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for decision in decisions:
+            pipe.xadd(self.layout.decisions_stream, {"decision": orjson.dumps(decision.as_dict())})
+        for entry in audit:
+            pipe.xadd(self.layout.audit_stream, {"audit": orjson.dumps(dict(entry))})
+        await pipe.execute()
+
+    async def allow(self, key_name: str, limit: int) -> bool:
+        """Fixed one-second window per key; False when the key is over its limit."""
+        second = int(time.time())
+        bucket = self.layout.rate(key_name, second)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(bucket)
+        pipe.expire(bucket, 2)
+        count, _ = await pipe.execute()
+        return int(count) <= limit

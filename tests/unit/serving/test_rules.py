@@ -1,0 +1,132 @@
+"""Trigger rules: the shipped file loads; broken rules fail with file, rule, field and reason."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kairos.settings import Settings
+from serving.rules import RuleError, condition_types, load_rules, parse_rules
+
+SHIPPED = Path(Settings().triggers_file)
+
+
+def base_rule(**changes: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "name": "nudge",
+        "event_type": "cart_abandoned",
+        "when": "score >= 0.5 and cart_value >= 40",
+        "action": {"channel": "push", "template": "t1", "delay_minutes": 5},
+        "fallback_channels": ["email"],
+        "frequency_cap": {"max": 1, "per_hours": 24},
+        "holdout": 0.1,
+        "quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Europe/London"},
+    }
+    rule.update(changes)
+    return rule
+
+
+def test_shipped_rules_load_and_sort_by_priority() -> None:
+    rules = load_rules(SHIPPED)
+    names = [r.name for r in rules.for_event("cart_abandoned")]
+    assert names == ["cart_rescue_high_intent", "cart_rescue_discount"]
+    assert len(rules.version) == 12
+    assert rules.for_event("page_view") == []
+
+
+def test_condition_names_come_from_the_event_contract() -> None:
+    types = condition_types()
+    assert types["cart_value"] == "FLOAT"  # a contract property
+    assert types["sku"] == "STRING"
+    assert types["consent_granted"] == "BOOLEAN"
+    assert types["score"] == "FLOAT" and types["session_cart_adds"] == "FLOAT"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"when": "scor >= 0.5"},
+            "rules.yaml: rule 'nudge', field 'when': unknown name 'scor' (did you mean 'score'?)",
+        ),
+        ({"when": "score >= "}, "rules.yaml: rule 'nudge', field 'when': syntax error"),
+        (
+            {"when": "segment > 0.5"},
+            "rules.yaml: rule 'nudge', field 'when': data type mismatch in 'segment > 0.5'",
+        ),
+        (
+            {"when": "__import__('os')"},
+            "rules.yaml: rule 'nudge', field 'when': unknown name '__import__'",
+        ),
+        (
+            {"event_type": "cart_abandonned"},
+            "rules.yaml: rule 'nudge', field 'event_type': unknown event type 'cart_abandonned'",
+        ),
+        (
+            {"action": {"channel": "fax", "template": "t"}},
+            "rules.yaml: rule 'nudge', field 'action.channel': unknown channel 'fax'",
+        ),
+        (
+            {"fallback_channels": ["email", "email"]},
+            "rules.yaml: rule 'nudge', field 'fallback_channels': a channel is listed twice",
+        ),
+        (
+            {"holdout": 1.5},
+            "rules.yaml: rule 'nudge', field 'holdout': Input should be less than 1",
+        ),
+        (
+            {"frequency_cap": {"max": 0, "per_hours": 24}},
+            "rules.yaml: rule 'nudge', field 'frequency_cap.max': Input should be greater than",
+        ),
+        (
+            {"quiet_hours": {"start": "21:00", "end": "08:00", "timezone": "Mars/Olympus"}},
+            "rules.yaml: rule 'nudge', field 'quiet_hours.timezone': Value error, unknown time",
+        ),
+        (
+            {"colour": "red"},
+            "rules.yaml: rule 'nudge', field 'colour': Extra inputs are not permitted",
+        ),
+        ({"name": "Bad Name"}, "rules.yaml: rule 'Bad Name', field 'name': String should match"),
+    ],
+)
+def test_broken_rules_name_the_field(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(RuleError) as err:
+        parse_rules({"rules": [base_rule(**change)]}, "rules.yaml")
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_duplicate_names_and_bad_documents() -> None:
+    with pytest.raises(RuleError, match="field 'name': duplicate rule name"):
+        parse_rules({"rules": [base_rule(), base_rule()]}, "rules.yaml")
+    with pytest.raises(RuleError, match="expected a mapping with a 'rules' list"):
+        parse_rules(["not", "a", "mapping"], "rules.yaml")
+
+
+def test_yaml_errors_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "triggers.yaml"
+    broken.write_text("rules: [\n")
+    with pytest.raises(RuleError, match=r"triggers\.yaml: not valid YAML"):
+        load_rules(broken)
+    with pytest.raises(RuleError, match="no such rules file"):
+        load_rules(tmp_path / "missing.yaml")
+
+
+def test_holdout_is_deterministic_and_near_its_share() -> None:
+    rule = parse_rules({"rules": [base_rule(holdout=0.2)]}, "r").rules[0]
+    members = [rule.in_holdout(f"c-{i}") for i in range(5000)]
+    again = [rule.in_holdout(f"c-{i}") for i in range(5000)]
+    assert members == again
+    assert 0.18 < sum(members) / 5000 < 0.22
+    other = parse_rules({"rules": [base_rule(name="other", holdout=0.2)]}, "r").rules[0]
+    assert members != [other.in_holdout(f"c-{i}") for i in range(5000)]  # per rule
+
+
+def test_version_changes_with_content() -> None:
+    document = yaml.safe_load(SHIPPED.read_text())
+    changed = copy.deepcopy(document)
+    changed["rules"][0]["priority"] = 1
+    assert parse_rules(document, "a").version != parse_rules(changed, "a").version
