@@ -81,6 +81,7 @@ test-unit: setup ## only the fast unit tests
 bench: setup ## benchmarks, printed as tables (BENCH_ARGS="--customers N --hours H --runs R")
 	@$(PY) bench/lake_etl.py $(BENCH_ARGS)
 	@$(PY) bench/materialize.py
+	@$(PY) bench/serving_api.py
 
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check .

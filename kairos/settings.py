@@ -100,12 +100,18 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    api_workers: int = Field(
+        2, ge=1, description="API worker processes (uvicorn); one per core is a good start."
+    )
     api_keys_file: str = Field(
         ".local/serving/api_keys.yaml",
         description="API keys (SHA-256 hashes and roles); manage with `python -m serving keys`.",
     )
     api_rate_limit: int = Field(
         2000, ge=1, description="Requests per second allowed per API key (429 above)."
+    )
+    api_pointer_cache_ms: int = Field(
+        1000, ge=0, description="How long the API reuses the live-run pointer it last read."
     )
     triggers_file: str = Field(
         "", description="Trigger rules YAML; default `<feature_defs_dir>/triggers.yaml`."

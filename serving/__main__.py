@@ -164,7 +164,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        workers=args.workers,
+        workers=args.workers or settings.api_workers,
         log_level="warning",
         access_log=False,
     )
@@ -198,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="run the HTTP API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
-    api.add_argument("--workers", type=int, default=1)
+    api.add_argument("--workers", type=int, help="default KAIROS_API_WORKERS")
     sub.add_parser("drain", help="Redis Streams -> landing files")
     return top
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,3 +142,25 @@ def _write(path: Path, entries: list[dict[str, str]]) -> None:
     tmp.write_text(yaml.safe_dump({"keys": entries}, sort_keys=False))
     os.chmod(tmp, 0o600)
     tmp.replace(path)
+
+
+class RateLimiter:
+    """Requests per second per key, counted in this API process (a fixed one-second window).
+
+    Counting in-process costs no Redis round trip on the hot path. With several API
+    processes each enforces the limit on its own, so a key may reach processes x limit;
+    size ``KAIROS_API_RATE_LIMIT`` for that (docs/decisions.md).
+    """
+
+    def __init__(self, per_second: int):
+        self.per_second = per_second
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def allow(self, key_name: str, now: float | None = None) -> bool:
+        second = int(time.time() if now is None else now)
+        if second != self._window:
+            self._window, self._counts = second, {}
+        count = self._counts.get(key_name, 0) + 1
+        self._counts[key_name] = count
+        return count <= self.per_second

@@ -102,6 +102,3 @@ class Layout:
     @property
     def audit_stream(self) -> str:
         return f"{self._ctl}:stream:audit"
-
-    def rate(self, key_name: str, second: int) -> str:
-        return f"{self._data}:rate:{key_name}:{second}"

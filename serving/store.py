@@ -92,22 +92,30 @@ class Store:
         consent_defaults: Mapping[str, bool],
         session_ttl_s: int = 1800,
         consent_ttl_s: int = 7 * 24 * 3600,
+        pointer_cache_s: float = 1.0,
     ):
         self.client = client
         self.layout = layout
         self.defaults = dict(consent_defaults)
         self.session_ttl_ms = session_ttl_s * 1000
         self.consent_ttl_ms = consent_ttl_s * 1000
-        self._session = client.register_script(state.SESSION)
-        self._consent = client.register_script(state.CONSENT)
-        self._decide = client.register_script(state.DECIDE)
         self._meta: dict[str, LiveRun] = {}
+        self.pointer_cache_s = pointer_cache_s
+        self._pointer: tuple[float, str | None] = (-1e9, None)
 
     # --- runs ------------------------------------------------------------------------------
 
     async def live_id(self) -> str | None:
-        raw = await self.client.get(self.layout.live)
-        return _text(raw) if raw is not None else None
+        """The live pointer, re-read at most every ``pointer_cache_s`` seconds.
+
+        A reader may thus follow a replaced run for up to that long after a flip; the
+        replaced run keeps its keys for ten minutes, so it still reads a whole run.
+        """
+        now = time.monotonic()
+        if now - self._pointer[0] >= self.pointer_cache_s:
+            raw = await self.client.get(self.layout.live)
+            self._pointer = (now, _text(raw) if raw is not None else None)
+        return self._pointer[1]
 
     async def run_info(self, run: str) -> LiveRun:
         """Metadata of a run (cached: a live run's scored_at and live_at never change)."""
@@ -195,64 +203,73 @@ class Store:
     # --- writes ----------------------------------------------------------------------------
 
     async def ingest(
-        self, event: Mapping[str, Any], rules: RuleSet, now: datetime | None = None
+        self,
+        event: Mapping[str, Any],
+        rules: RuleSet,
+        now: datetime | None = None,
     ) -> list[Decision]:
         """Record an accepted event and return the trigger decisions it causes.
 
         One round trip appends the event to the events stream, updates the session context
-        and (for ``consent_updated``) the consent mirror, and reads the customer's consent;
-        then the live scores; then one atomic DECIDE per matching rule until one acts.
+        and (for ``consent_updated``) the consent mirror, and reads the customer's consent
+        and live scores; then one atomic DECIDE per matching rule until one acts.
         """
         now = now or datetime.now(UTC)
-        customer = event.get("customer_id")
-        subject = str(customer) if customer else f"anon:{event['anonymous_id']}"
+        customer = str(event["customer_id"]) if event.get("customer_id") else None
+        subject = customer or f"anon:{event['anonymous_id']}"
         at_ms = _ms(str(event["occurred_at"]))
         etype = str(event["event_type"])
+        run = await self.live_id()
+        # EVAL (not EVALSHA): Redis caches the compiled script by its hash, and a pipeline
+        # of EVALs needs no extra SCRIPT EXISTS round trip and never meets NOSCRIPT.
         pipe = self.client.pipeline(transaction=False)
         pipe.xadd(self.layout.events_stream, {"event": orjson.dumps(event)})
-        await self._session(
-            keys=[self.layout.session(subject)],
-            args=[event.get("session_id") or "", at_ms, self.session_ttl_ms, etype],
-            client=pipe,
+        pipe.eval(
+            state.SESSION,
+            1,
+            self.layout.session(subject),
+            event.get("session_id") or "",
+            at_ms,
+            self.session_ttl_ms,
+            etype,
         )
         props = event.get("properties") or {}
         if etype == "consent_updated" and customer and "consent_channel" in props:
             change = {props["consent_channel"]: (bool(props["consent_granted"]), at_ms)}
-            await self._consent(
-                keys=[self.layout.consent(str(customer))],
-                args=state.consent_args(self.consent_ttl_ms, change),
-                client=pipe,
-            )
+            args = state.consent_args(self.consent_ttl_ms, change)
+            pipe.eval(state.CONSENT, 1, self.layout.consent(customer), *args)
         if customer:
-            pipe.hgetall(self.layout.consent(str(customer)))
+            pipe.hgetall(self.layout.consent(customer))
+        if customer and run:
+            pipe.hgetall(self.layout.customer(run, customer))
         results = await pipe.execute()
         session = state.decode_hash(results[1])
         if not customer or not rules.for_event(etype):
             return []
-        consent = state.consent_view(state.decode_hash(results[-1]), self.defaults)
-        run = await self.live_id()
-        scores = await self.scores(str(customer), run) if run and consent["scoring"] else None
+        raw_consent, row = (results[-2], results[-1]) if run else (results[-1], None)
+        consent = state.consent_view(state.decode_hash(raw_consent), self.defaults)
+        scores = state.decode_hash(row) if row and consent["scoring"] else None
         values = facts(event, scores, session)
         decisions: list[Decision] = []
         now_ms = int(now.timestamp() * 1000)
         for rule in candidates(rules, values):
             cap = rule.spec.frequency_cap
-            result = await self._decide(
-                keys=[
-                    self.layout.consent(str(customer)),
-                    self.layout.cap(str(customer), rule.name),
-                ],
-                args=state.decide_args(
+            result = await self.client.eval(
+                state.DECIDE,
+                2,
+                self.layout.consent(customer),
+                self.layout.cap(customer, rule.name),
+                *state.decide_args(
                     now_ms,
                     cap.per_hours * 3_600_000 if cap else 0,
                     cap.max if cap else 0,
-                    rule.in_holdout(str(customer)),
+                    rule.in_holdout(customer),
                     f"{event['event_id']}:{now_ms}",
                     rule.channels,
                     self.defaults,
                 ),
             )
-            decision = make_decision(rule, rules, event, str(customer), scores, run, now, result)
+            decision = make_decision(rule, rules, event, customer, scores, run, now, result)
             decisions.append(decision)
             if decision.outcome in ("send", "holdout"):
                 break
@@ -268,13 +285,3 @@ class Store:
         for entry in audit:
             pipe.xadd(self.layout.audit_stream, {"audit": orjson.dumps(dict(entry))})
         await pipe.execute()
-
-    async def allow(self, key_name: str, limit: int) -> bool:
-        """Fixed one-second window per key; False when the key is over its limit."""
-        second = int(time.time())
-        bucket = self.layout.rate(key_name, second)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(bucket)
-        pipe.expire(bucket, 2)
-        count, _ = await pipe.execute()
-        return int(count) <= limit

@@ -74,6 +74,7 @@ def api(tmp_path: Path, redis_server: str, redis_client: redis.Redis) -> Api:
         api_keys_file=str(tmp_path / "keys.yaml"),
         triggers_file=str(triggers),
         api_rate_limit=10_000,
+        api_pointer_cache_ms=0,  # tests flip runs and read at once; caching is tested apart
     )
     keys = {role: auth.add_key(settings.api_keys_file, role, role) for role in auth.ROLES}
     return Api(settings, Layout(), keys, redis_client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,17 @@ def test_invalid_events_get_every_violation(api: Api, client: TestClient) -> Non
     )
     assert not_json.status_code == 422 and not_json.json()["error"] == "invalid_event"
     assert api.redis.xlen(api.layout.events_stream) == 0  # nothing invalid was recorded
+
+
+def test_cached_pointer_still_reads_a_whole_run(api: Api) -> None:
+    first = publish(api.redis, api.layout, ROWS)
+    cached = api.settings.model_copy(update={"api_pointer_cache_ms": 300})
+    with TestClient(create_app(cached, api.layout)) as client:
+        read = client.get("/v1/customers/c-00007/scores", headers=api.auth("marketing")).json()
+        assert read["run"] == first
+        second = publish(api.redis, api.layout, score_rows(300, version="4"))
+        stale = client.get("/v1/customers/c-00007/scores", headers=api.auth("marketing")).json()
+        assert (stale["run"], stale["model_version"]) == (first, "3")  # the old run, whole
+        time.sleep(0.35)
+        fresh = client.get("/v1/customers/c-00007/scores", headers=api.auth("marketing")).json()
+        assert (fresh["run"], fresh["model_version"]) == (second, "4")

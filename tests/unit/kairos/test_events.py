@@ -67,3 +67,24 @@ def test_lines_that_are_not_json_or_not_objects(validator: EventValidator) -> No
 def test_event_types_come_from_the_schema() -> None:
     types = event_types()
     assert {"page_view", "add_to_cart", "cart_abandoned", "purchase", "identify"} <= set(types)
+
+
+def test_fast_and_reference_validators_agree(validator: EventValidator) -> None:
+    """The fastjsonschema fast path gives the reference validator's verdict on every example."""
+    import fastjsonschema
+
+    events = [case["event"] for case in EXAMPLES["valid"]]
+    for case in EXAMPLES["invalid"]:
+        event = copy.deepcopy(BASE)
+        for name in case.get("drop", []):
+            event.pop(name)
+        event.update(case.get("patch", {}))
+        events.append(event)
+    for event in events:
+        reference_valid = not list(validator._validator.iter_errors(event))
+        try:
+            validator._fast(event)
+            fast_valid = True
+        except fastjsonschema.JsonSchemaException:
+            fast_valid = False
+        assert fast_valid == reference_valid, event
