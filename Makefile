@@ -88,7 +88,7 @@ lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 
-up: setup ## start Redis and the MLflow UI in the background
+up: setup ## start Redis, the MLflow UI and the HTTP API in the background
 	@$(PY) -m kairos.services up
 
 down: ## stop what `make up` started

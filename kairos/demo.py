@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import functions as F
 
+    from kairos import demo_serving
     from kairos.spark import get_spark
     from spark_jobs import lake, score_customers, tables, train_models
     from spark_jobs.interval import Interval
@@ -177,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         _step("gold.scores: the champion scores every consenting customer")
         scored = score_customers.run(spark, settings, last_hour)
         _print_scores(scored)
+
+        _step("serving: scores into Redis as an atomic run, then the HTTP API")
+        demo_serving.run(spark, settings, last_hour)
     finally:
         spark.stop()
 

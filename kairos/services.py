@@ -178,6 +178,11 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
             5000,
             "http://127.0.0.1:5000",
         ),
+        "api": (
+            [sys.executable, "-m", "serving", "api"],
+            settings.api_port,
+            f"http://{settings.api_host}:{settings.api_port}/docs",
+        ),
     }
 
 
@@ -185,6 +190,11 @@ def up(settings: Settings) -> None:
     for name, (argv, port, url) in _services(settings).items():
         _spawn(settings, name, argv, port, timeout=60)
         print(f"{name:8s} {url}   (log: {Path(settings.local_dir) / 'logs' / (name + '.log')})")
+    if not Path(settings.api_keys_file).exists():
+        print(
+            "api      no API keys yet: python -m serving keys add --name me --role admin "
+            "(roles: marketing, ingest, admin)"
+        )
 
 
 def down(settings: Settings) -> None:

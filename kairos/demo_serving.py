@@ -1,0 +1,131 @@
+"""The serving half of ``make demo``: scores into Redis, the API up, real calls shown as curl.
+
+Starts a throw-away redis-server and the API (uvicorn in a background thread) on free ports,
+materializes the demo's last scored hour, creates one key per role in a demo keys file, then
+makes real HTTP calls and prints each as the ``curl`` command that does the same, with the
+answer it got.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from kairos.services import RedisProcess, free_port
+from kairos.settings import Settings
+from serving import auth
+from serving.api import create_app
+from spark_jobs import materialize_scores, tables
+from spark_jobs.interval import Interval
+
+
+@contextmanager
+def running_api(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def call(base: str, method: str, path: str, key: str | None, body: Any = None) -> Any:
+    """Make the call, print it as curl and print the (shortened) answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if data:
+        headers["Content-Type"] = "application/json"
+    shown_key = f" -H 'Authorization: Bearer {key[:10]}...'" if key else ""
+    shown_body = f" -H 'Content-Type: application/json' -d '{json.dumps(body)}'" if data else ""
+    print(f"\n    $ curl -s -X {method} '{base}{path}'{shown_key}{shown_body}")
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        status, text = err.code, err.read().decode()
+    answer = json.loads(text)
+    rendered = json.dumps(answer, indent=2)
+    lines = rendered.splitlines()
+    if len(lines) > 24:
+        lines = [*lines[:20], "      ...", *lines[-3:]]
+    print(f"    HTTP {status}")
+    print("\n".join("    " + line for line in lines))
+    return answer
+
+
+def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
+    redis_dir = Path(settings.local_dir) / "demo" / "redis"
+    server = RedisProcess(redis_dir).start()
+    try:
+        served = settings.model_copy(
+            update={
+                "redis_url": server.url,
+                "api_keys_file": str(Path(settings.local_dir) / "demo" / "api_keys.yaml"),
+            }
+        )
+        Path(served.api_keys_file).unlink(missing_ok=True)
+        keys = {
+            role: auth.add_key(served.api_keys_file, f"demo-{role}", role) for role in auth.ROLES
+        }
+        report = materialize_scores.run(spark, served, hour)
+        if report is None:
+            print("    nothing to serve: no scores for this hour")
+            return
+        top = (
+            tables.read(spark, settings, tables.SCORES)
+            .where(F.col("scored_at") == F.lit(hour.naive_end))
+            .orderBy(F.col("score").desc())
+            .select("customer_id", "segment")
+            .first()
+        )
+        assert top is not None
+        customer = top["customer_id"]
+        print(f"    redis-server {server.url}; API keys (one per role) in {served.api_keys_file}")
+        with running_api(served) as base:
+            call(base, "GET", "/readyz", None)
+            call(base, "GET", f"/v1/customers/{customer}/scores", keys["marketing"])
+            call(
+                base,
+                "GET",
+                f"/v1/audiences?min_score=0.6&segment={top['segment']}&limit=3",
+                keys["marketing"],
+            )
+            cart = {
+                "event_id": "evt-demo-cart-0001",
+                "event_type": "cart_abandoned",
+                "occurred_at": hour.end.isoformat().replace("+00:00", "Z"),
+                "customer_id": customer,
+                "channel": "web",
+                "device": "mobile",
+                "schema_version": 1,
+                "properties": {"cart_value": 84.5, "items": 2},
+            }
+            call(base, "POST", "/v1/events", keys["ingest"], cart)
+            call(base, "GET", "/v1/audiences?min_score=0.8", keys["ingest"])  # wrong role: 403
+            bad = {**cart, "event_id": "evt-demo-cart-0002", "event_type": "cart_abandonned"}
+            call(base, "POST", "/v1/events", keys["ingest"], bad)
+        print(
+            "\n    the same from the marketing CLI: python -m serving summary | score <id> | "
+            "audience --min-score 0.8 --segment at_risk --out at_risk.csv"
+        )
+    finally:
+        server.stop()
