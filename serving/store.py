@@ -134,7 +134,10 @@ class Store:
         run = await self.live_id()
         if run is None:
             raise NotReady("no scores have been materialized yet")
-        return await self.run_info(run)
+        try:
+            return await self.run_info(run)
+        except CursorExpired:
+            raise NotReady(f"the live run {run} has no metadata; rematerialize") from None
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -180,3 +180,27 @@ def test_rerunning_an_hour_serves_the_same_content(
 
     assert content(first.run) == content(second.run)
     assert live_run(redis_client, layout) == second.run
+
+
+def test_consent_mirror_keeps_newer_api_changes(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    layout = Layout()
+    changed = datetime(2026, 11, 15, 12)
+    spark.createDataFrame(
+        [("c-1", changed, False, True, False, True), ("c-2", None, True, False, False, True)],
+        "customer_id string, consent_updated_at timestamp, consent_email boolean, "
+        "consent_sms boolean, consent_push boolean, consent_scoring boolean",
+    ).write.format("delta").mode("overwrite").save(served.table_path(*tables.SILVER_CUSTOMERS))
+    # the API recorded a newer push grant for c-2 than anything the lake knows
+    newer = int(datetime(2026, 11, 15, 13, tzinfo=UTC).timestamp() * 1000)
+    redis_client.hset(layout.consent("c-2"), mapping={"push": "1", "push:at": newer})
+
+    assert materialize_scores.mirror_consent(spark, served, layout) == 2
+    one = redis_client.hgetall(layout.consent("c-1"))
+    assert (one["email"], one["sms"], one["push"]) == ("0", "1", "0")
+    assert int(one["email:at"]) == int(changed.replace(tzinfo=UTC).timestamp() * 1000)
+    two = redis_client.hgetall(layout.consent("c-2"))
+    assert two["push"] == "1" and int(two["push:at"]) == newer  # the newer change survived
+    assert two["email"] == "1" and two["email:at"] == "0"  # policy default, no change time
+    assert 0 < redis_client.pttl(layout.consent("c-1")) <= served.consent_ttl_hours * 3_600_000
