@@ -40,6 +40,7 @@ class PeakRss:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.parts: dict[str, int] = {}  # peak per part: python driver, jvm, python workers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -47,12 +48,24 @@ class PeakRss:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
+            now: dict[str, int] = {}
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    total += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    part = (
+                        "python driver"
+                        if proc.pid == me.pid
+                        else "jvm (driver + local executors)"
+                        if proc.name() == "java"
+                        else "python workers"
+                    )
                 except psutil.Error:
                     continue
+                total += rss
+                now[part] = now.get(part, 0) + rss
             self.peak = max(self.peak, total)
+            for part, rss in now.items():
+                self.parts[part] = max(self.parts.get(part, 0), rss)
             time.sleep(0.1)
 
     def __enter__(self) -> PeakRss:

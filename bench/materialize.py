@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in limit.items():
         print(f"  {'redis-benchmark -P 16 ' + name:40s} {'':9s} {rate:10,.0f}  (commands/s)")
     print(f"  peak RSS (driver JVM + Python, workers): {memory.peak / 2**30:.2f} GiB")
+    for part, peak in sorted(memory.parts.items()):
+        print(f"    {part}: {peak / 2**30:.2f} GiB")
     return 0
 
 

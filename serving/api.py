@@ -21,6 +21,7 @@ wrong role, 422 bad input (every contract violation listed), 429 over the key's 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -56,6 +57,7 @@ from serving.store import CursorExpired, NotReady, Store, UnknownModel
 from serving.triggers import Decision
 
 API_PREFIX = "/v1"
+log = logging.getLogger("kairos.api")
 
 
 # --- response models (the OpenAPI contract) ------------------------------------------------
@@ -342,6 +344,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
 
     @app.get(
