@@ -18,14 +18,17 @@ previous run or the whole new one, never a mix.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import redis
 
-from serving import state
+from serving import resp, state
 from serving.layout import Layout
 
 BATCH = 2_000
@@ -87,78 +90,114 @@ def begin_run(
     return run
 
 
+COLUMNS = ("customer_id", "model_name", "model_version", "score", "decile", "segment", "scored_at")
+
+
 def write_rows(
     client: redis.Redis, layout: Layout, run: str, rows: Iterable[Any], batch: int = BATCH
 ) -> int:
-    """Pipelined writes of score rows (``customer_id, model_name, model_version, score,
-    decile, segment, scored_at``) into the run's keys; returns how many were written.
-
-    One HSET per customer; the sorted-set members of a batch go out as one ZADD per key.
-    """
-    pipe = client.pipeline(transaction=False)
-    ranked: dict[str, dict[str, float]] = {}
-    count = pending = 0
-
-    def flush() -> None:
-        for key, members in ranked.items():
-            pipe.zadd(key, members)
-        ranked.clear()
-        pipe.execute()
-
+    """Write score rows (mappings with :data:`COLUMNS`) into the run's keys, in batches."""
+    count = 0
+    chunk: list[Any] = []
     for row in rows:
-        customer, model, score = row["customer_id"], row["model_name"], float(row["score"])
-        pipe.hset(
-            layout.customer(run, customer),
-            mapping={
-                "score": repr(score),
-                "decile": int(row["decile"]),
-                "segment": row["segment"],
-                "model": model,
-                "model_version": row["model_version"],
-                "scored_at": row["scored_at"].isoformat(),
-            },
-        )
-        ranked.setdefault(layout.model_scores(run, model), {})[customer] = score
-        segment_key = layout.segment_scores(run, model, row["segment"])
-        ranked.setdefault(segment_key, {})[customer] = score
-        count += 1
-        pending += 1
-        if pending >= batch:
-            flush()
-            pending = 0
-    if pending:
-        flush()
+        chunk.append(row)
+        if len(chunk) >= batch:
+            count += write_batch(client, layout, run, pa.RecordBatch.from_pylist(chunk))
+            chunk = []
+    if chunk:
+        count += write_batch(client, layout, run, pa.RecordBatch.from_pylist(chunk))
     return count
+
+
+def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordBatch) -> int:
+    """One batch in one round trip: an HSET per customer, then one ZADD per sorted set (the
+    model's and each segment's) with all of the batch's members.
+
+    The commands are assembled column-wise in the wire protocol (:mod:`serving.resp`);
+    returns the number of customers written.
+    """
+    if batch.num_rows == 0:
+        return 0
+    ids = batch.column("customer_id")
+    scores = resp.bulk(batch.column("score").cast(pa.float64()))
+    stamps = batch.column("scored_at")
+    if pa.types.is_timestamp(stamps.type):  # usually one instant: format distinct values only
+        distinct = pc.dictionary_encode(stamps.cast(pa.timestamp("s", tz=stamps.type.tz)))
+        text = pc.strftime(distinct.dictionary, format="%Y-%m-%dT%H:%M:%S+00:00")
+        stamps = pc.take(text, distinct.indices)
+    segments = batch.column("segment")
+    models = batch.column("model_name")
+    hsets = resp.concat(
+        "*14\r\n$4\r\nHSET\r\n",
+        resp.bulk(resp.concat(layout.customer(run, ""), ids)),
+        resp.bulk_text("score"),
+        scores,
+        resp.bulk_text("decile"),
+        resp.bulk_column(batch.column("decile")),
+        resp.bulk_text("segment"),
+        resp.bulk_column(segments),
+        resp.bulk_text("model"),
+        resp.bulk_column(models),
+        resp.bulk_text("model_version"),
+        resp.bulk_column(batch.column("model_version")),
+        resp.bulk_text("scored_at"),
+        resp.bulk_column(stamps),
+    )
+    members = resp.concat(scores, resp.bulk(ids))
+    parts, commands = [resp.payload(hsets)], batch.num_rows
+    for model in pc.unique(models).to_pylist():
+        of_model = pc.equal(models, model)
+        groups = [(layout.model_scores(run, model), of_model)]
+        for segment in pc.unique(pc.filter(segments, of_model)).to_pylist():
+            mask = pc.and_(of_model, pc.equal(segments, segment))
+            groups.append((layout.segment_scores(run, model, segment), mask))
+        for key, mask in groups:
+            chosen = pc.filter(members, mask)
+            head = f"*{2 + 2 * len(chosen)}\r\n$4\r\nZADD\r\n{resp.bulk_text(key)}"
+            parts += [head.encode(), resp.payload(chosen)]
+            commands += 1
+    resp.send(client, b"".join(parts), commands)
+    return batch.num_rows
+
+
+SUMMARY = (("decile", "decile"), ("segment", "segment"), ("model_name", "model"))
+PARTITION_SCHEMA = "counter string, rows long"
 
 
 def write_partition(redis_url: str, layout: Layout, run: str) -> Any:
     """A ``mapInArrow`` function: write the partition's Arrow batches, record its row count.
 
     Arrow batches turn into plain Python lists column by column, which is several times
-    cheaper than Spark's pickled ``Row`` objects; it yields one row with the count written.
+    cheaper than Spark's pickled ``Row`` objects. It yields its counters
+    (:data:`PARTITION_SCHEMA`): ``written`` and the summary's ``decile:<n>``,
+    ``segment:<name>`` and ``model:<name>``, so the driver needs no second pass.
     """
 
     def write(batches: Iterator[Any]) -> Iterator[Any]:
-        import pyarrow as pa
         from pyspark import TaskContext
 
         context = TaskContext.get()
         partition = context.partitionId() if context else 0
         client = redis.Redis.from_url(redis_url)
         count = 0
+        counters: Counter[str] = Counter()
         try:
             for batch in batches:
-                columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-                names = list(columns)
-                rows = (
-                    dict(zip(names, values, strict=True))
-                    for values in zip(*columns.values(), strict=True)
-                )
-                count += write_rows(client, layout, run, rows)
+                count += write_batch(client, layout, run, batch)
+                for column, name in (
+                    ("decile", "decile"),
+                    ("segment", "segment"),
+                    ("model_name", "model"),
+                ):
+                    for item in pc.value_counts(batch.column(column)).to_pylist():
+                        counters[f"{name}:{item['values']}"] += item["counts"]
             client.hset(layout.parts(run), str(partition), count)
         finally:
             client.close()
-        yield pa.RecordBatch.from_pydict({"written": [count]})
+        counters["written"] = count
+        yield pa.RecordBatch.from_pydict(
+            {"counter": list(counters), "rows": list(counters.values())}
+        )
 
     return write
 

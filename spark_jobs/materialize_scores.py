@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass
 
 import redis
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from kairos.consent import default_consent
 from kairos.settings import Settings
 from serving.layout import Layout
 from serving.materialize import (
+    PARTITION_SCHEMA,
     begin_run,
     commit_run,
     expire_run,
@@ -45,15 +46,6 @@ class MaterializeReport:
     previous: str | None
     expired: list[str]
     consent_mirrored: int
-
-
-def summary_counts(rows: DataFrame) -> dict[str, int]:
-    """Rows per decile, segment and model: a handful of numbers for the marketing summary."""
-    counts: dict[str, int] = {}
-    for column, prefix in (("decile", "decile"), ("segment", "segment"), ("model_name", "model")):
-        for value, count in rows.groupBy(column).count().collect():
-            counts[f"{prefix}:{value}"] = int(count)
-    return counts
 
 
 def mirror_consent(spark: SparkSession, settings: Settings, layout: Layout) -> int:
@@ -94,10 +86,13 @@ def run(
     began = time.monotonic()
     run_id = begin_run(client, layout, interval.end, {"rows_expected": expected})
     try:
-        rows.mapInArrow(
-            write_partition(settings.redis_url, layout, run_id), "written long"
-        ).collect()  # one small row per partition
-        write_summary(client, layout, run_id, summary_counts(rows))
+        counters: dict[str, int] = {}
+        for counter, count in rows.mapInArrow(
+            write_partition(settings.redis_url, layout, run_id), PARTITION_SCHEMA
+        ).collect():  # a few small rows per partition
+            counters[counter] = counters.get(counter, 0) + count
+        counters.pop("written", None)
+        write_summary(client, layout, run_id, counters)
         previous = commit_run(client, layout, run_id, expected)
     except Exception as err:
         fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")

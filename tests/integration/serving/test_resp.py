@@ -1,0 +1,41 @@
+"""Column-wise RESP encoding: same effect as redis-py, errors raise, the client stays usable."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+import redis
+
+from serving import resp
+
+
+def hsets(keys: list[str], values: list[str]) -> pa.Array:
+    return resp.concat(
+        "*4\r\n$4\r\nHSET\r\n",
+        resp.bulk(pa.array(keys)),
+        resp.bulk_text("segment"),
+        resp.bulk(pa.array(values)),
+    )
+
+
+def test_commands_round_trip_with_byte_lengths(redis_client: redis.Redis) -> None:
+    rows = hsets(["h:1", "h:2", "h:3"], ["loyal", "fidèle", "at_risk"])
+    resp.send(redis_client, resp.payload(rows), 3)
+    assert redis_client.hget("h:2", "segment") == "fidèle"  # byte lengths, not characters
+    assert redis_client.hget("h:3", "segment") == "at_risk"
+    # a slice of an array is encoded from its own first row to its own last one
+    resp.send(redis_client, resp.payload(hsets(["h:4", "h:5"], ["a", "b"]).slice(1)), 1)
+    assert redis_client.exists("h:4") == 0 and redis_client.hget("h:5", "segment") == "b"
+    numbers = resp.bulk(pa.array([0.25, 1 / 3]))
+    assert numbers.to_pylist() == ["$4\r\n0.25\r\n", "$18\r\n0.3333333333333333\r\n"]
+
+
+def test_an_error_reply_raises_and_the_client_recovers(redis_client: redis.Redis) -> None:
+    good = resp.payload(hsets(["k"], ["v"]))
+    bad = f"*4\r\n$4\r\nZADD\r\n{resp.bulk_text('z')}{resp.bulk_text('NaN?')}$1\r\nm\r\n".encode()
+    with pytest.raises(redis.ResponseError):
+        resp.send(redis_client, good + bad + good, 3)
+    assert redis_client.hget("k", "segment") == "v"
+    assert redis_client.ping() is True  # the broken connection was dropped, not reused
+    with pytest.raises(ValueError, match="null"):
+        resp.payload(resp.bulk(pa.array(["x", None])))
