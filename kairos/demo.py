@@ -1,14 +1,19 @@
-"""``make demo``: the main job end to end on the embedded default, saying what it does.
+"""``make demo``: the whole system end to end on the embedded default, saying what it does.
 
-At this stage: generate two weeks of synthetic events into the landing location, run the
-batch pipeline over all of it in one data interval (landing -> bronze -> Great Expectations
-gate -> silver -> gold features and daily snapshots), then, for the last hour, fit the RFM
-segmenter and train the propensity model in MLflow and score every consenting customer. It
-prints every table with its row count, the quarantine with its reasons, the features with the
-RFM segment sizes, the model version with its holdout metrics and promotion decision, and the
-scores by decile.
-The dates are fixed, so a rerun rewrites the same hours and leaves the same tables (a rerun
-finds no new labelled data and skips training, saying so).
+1. Generate three weeks of synthetic events into the landing location.
+2. History: run the batch pipeline over all but the last two hours in one data interval
+   (landing -> bronze -> Great Expectations gate -> silver -> gold features and daily
+   snapshots), then fit the RFM segmenter, train the propensity model in MLflow and score,
+   so the first champion exists.
+3. The last two hours through the real hourly DAG (``airflow dags test kairos_hourly``,
+   every task a ``spark-submit``) against the demo's Redis: drain streams, bronze, gate,
+   silver, features, train (the last hour completes a new day of labels, so a new model is
+   trained and promoted only if it beats the champion), score, materialize.
+4. A summary: rows per table, quarantine reasons, segment sizes, model versions with holdout
+   metrics and the promotion decision, scores by decile, the live Redis run, and live API
+   answers (a score lookup, the audience at 0.8, the decision for a cart abandonment).
+
+The dates are fixed, so a rerun rewrites the same hours and leaves the same tables.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kairos.datagen import generate, print_progress
@@ -26,8 +32,6 @@ from kairos.settings import Settings, get_settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from spark_jobs.score_customers import ScoreReport
-    from spark_jobs.train_models import TrainReport
 
 DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -59,56 +63,135 @@ def _print_gold(spark: SparkSession, settings: Settings) -> None:
     print(f"    gold.feature_snapshots: {snapshots.select('as_of').distinct().count()} as_of")
 
 
-def _print_training(trained: TrainReport, settings: Settings) -> None:
-    if trained.outcome is None:
-        print(f"    propensity training skipped: {trained.skipped}")
-        return
-    outcome = trained.outcome
-    m = outcome.metrics
-    print(f"    {settings.model_name} v{outcome.version} -> @{outcome.decision}: {outcome.reason}")
-    print(
-        f"    holdout: ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  "
-        f"log loss {m['log_loss']:.3f}  Brier {m['brier']:.3f}  "
-        f"top-decile lift {m['top_decile_lift']:.2f}x, capture {m['top_decile_capture']:.0%} "
-        f"(base rate {m['positive_rate']:.1%})"
+def _print_models(settings: Settings) -> None:
+    """Every propensity version with its holdout metrics and promotion decision (MLflow)."""
+    from ml import tracking
+
+    client = tracking.use(settings)
+    champion = tracking.alias_version(client, settings.model_name, tracking.CHAMPION)
+    versions = sorted(
+        client.search_model_versions(f"name = '{settings.model_name}'"),
+        key=lambda v: int(v.version),
     )
+    for version in versions:
+        m = client.get_run(version.run_id).data.metrics if version.run_id else {}
+        tags = version.tags
+        print(
+            f"    {settings.model_name} v{version.version}"
+            f"{' (@champion)' if version.version == champion else ''}: "
+            f"-> @{tags.get('kairos.decision', '?')}, {tags.get('kairos.reason', '')}"
+        )
+        if m:
+            print(
+                f"      holdout ROC-AUC {m['holdout_roc_auc']:.3f}  "
+                f"PR-AUC {m['holdout_pr_auc']:.3f}  log loss {m['holdout_log_loss']:.3f}  "
+                f"Brier {m['holdout_brier']:.3f}  "
+                f"top-decile lift {m['holdout_top_decile_lift']:.2f}x "
+                f"(base rate {m['holdout_positive_rate']:.1%})"
+            )
+    segmenter = tracking.alias_version(client, settings.segmenter_name, tracking.CHAMPION)
+    print(f"    {settings.segmenter_name} @champion: v{segmenter}")
     print(f"    MLflow: {settings.mlflow_tracking_uri} (make up, then http://127.0.0.1:5000)")
 
 
-def _print_scores(scored: ScoreReport | None) -> None:
-    if scored is None:
-        print("    no champion model yet: nothing scored")
+def _print_scores(spark: SparkSession, settings: Settings, hour: datetime) -> None:
+    from pyspark.sql import functions as F
+
+    from spark_jobs import tables
+
+    scores = tables.read(spark, settings, tables.SCORES).where(
+        F.col("scored_at") == F.lit(hour.replace(tzinfo=None))
+    )
+    rows = (
+        scores.groupBy("decile")
+        .agg(F.count("*").alias("n"), F.min("score").alias("lo"), F.max("score").alias("hi"))
+        .orderBy("decile")
+        .collect()
+    )
+    if not rows:
+        print("    no scores for this hour")
         return
+    version = scores.select("model_version").first()
+    print(f"    as of {hour:%Y-%m-%d %H:%M} UTC by model v{version[0] if version else '?'}")
     print("    decile  customers  min score  max score")
-    for decile in sorted(scored.deciles):
-        n, lo, hi = scored.deciles[decile]
-        print(f"    {decile:>6}  {n:>9,}  {lo:>9.3f}  {hi:>9.3f}")
+    for row in rows:
+        print(f"    {row['decile']:>6}  {row['n']:>9,}  {row['lo']:>9.3f}  {row['hi']:>9.3f}")
+
+
+def _print_tables(spark: SparkSession, settings: Settings) -> None:
+    from pyspark.sql import functions as F
+
+    from spark_jobs import tables
+
+    _step("tables")
+    for name in tables.ALL:
+        if not tables.exists(spark, settings.table_path(*name)):
+            print(f"    {'.'.join(name):28s}   (none yet)")
+            continue
+        rows = tables.read(spark, settings, name).count()
+        print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
+
+    _step("quarantine by reason")
+    reasons = (
+        tables.read(spark, settings, tables.QUARANTINE)
+        .select("stage", F.explode("violations").alias("v"))
+        .groupBy("stage", F.col("v.kind").alias("kind"))
+        .count()
+        .orderBy(F.desc("count"))
+        .collect()
+    )
+    for row in reasons:
+        print(f"    {row['stage']:13s} {row['kind']:20s} {row['count']:>6,}")
+    example = tables.read(spark, settings, tables.QUARANTINE).orderBy("event_id").first()
+    if example:
+        print(f"    e.g. {example['reason']}")
+
+    _step("silver.events")
+    silver = tables.read(spark, settings, tables.SILVER_EVENTS)
+    stats = silver.agg(
+        F.countDistinct("customer_id").alias("customers"),
+        F.sum(F.col("identity_stitched").cast("int")).alias("stitched"),
+        F.sum(F.col("session_derived").cast("int")).alias("derived"),
+        F.sum(F.col("customer_id").isNull().cast("int")).alias("anonymous"),
+    ).first()
+    assert stats is not None
+    print(
+        f"    {stats['customers']:,} customers; {stats['stitched']:,} events stitched to a "
+        f"customer after login; {stats['anonymous']:,} still anonymous; "
+        f"{stats['derived']:,} events in derived sessions"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kairos.demo", description=__doc__)
-    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--customers", type=int, default=4_000)
     parser.add_argument(
-        "--hours",
+        "--days",
         type=int,
-        default=14 * 24,
-        help="history to generate (two weeks: 7 days of snapshots with complete 7-day labels)",
+        default=21,
+        help="history to generate (three weeks: two weeks of daily snapshots with complete "
+        "7-day labels)",
+    )
+    parser.add_argument(
+        "--dag-hours", type=int, default=2, help="last hours run through the real hourly DAG"
     )
     args = parser.parse_args(argv)
     settings = get_settings()
     began = time.monotonic()
+    end = DEMO_START + timedelta(days=args.days)
+    hours = args.days * 24
 
     _step(
-        f"generating {args.hours} hours of events for {args.customers:,} customers "
+        f"generating {hours} hours of events for {args.customers:,} customers "
         f"-> {settings.landing_root}"
     )
     report = generate(
         open_landing(settings),
         customers=args.customers,
         start=DEMO_START,
-        hours=args.hours,
+        hours=hours,
         seed=7,
-        progress=print_progress(max(1, args.hours // 4)),
+        progress=print_progress(max(1, hours // 4)),
     )
     malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())) or "none"
     print(
@@ -116,77 +199,57 @@ def main(argv: list[str] | None = None) -> int:
         f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
     )
 
-    from pyspark.sql import functions as F
-
     from kairos import demo_serving
+    from kairos.dag_runs import airflow_env, run_hour
+    from kairos.services import RedisProcess
     from kairos.spark import get_spark
-    from spark_jobs import lake, score_customers, tables, train_models
+    from spark_jobs import lake, score_customers, train_models
     from spark_jobs.interval import Interval
 
-    interval = Interval(DEMO_START, DEMO_START + timedelta(hours=args.hours))
+    history = Interval(DEMO_START, end - timedelta(hours=args.dag_hours))
     spark = get_spark("kairos-demo", settings)
+    redis_server = RedisProcess(Path(settings.local_dir) / "demo" / "redis").start()
+    served = settings.model_copy(update={"redis_url": redis_server.url})
     try:
-        _step(f"batch pipeline for {interval}: landing -> bronze -> expectations -> silver -> gold")
-        lake.run(spark, settings, interval)
+        _step(f"history {history} in one interval: landing -> bronze -> gate -> silver -> gold")
+        lake.run(spark, settings, history)
+        bootstrap = Interval(history.end - timedelta(hours=1), history.end)
+        _step(f"first models as of {history.end:%Y-%m-%d %H:%M}: segmenter + propensity, scores")
+        trained = train_models.run(spark, settings, bootstrap)
+        if trained.outcome is None:
+            print(f"    propensity training skipped: {trained.skipped}")
+        score_customers.run(spark, settings, bootstrap)
 
-        _step("tables")
-        for name in tables.ALL:
-            if not tables.exists(spark, settings.table_path(*name)):
-                print(f"    {'.'.join(name):28s}   (none yet)")
-                continue
-            rows = tables.read(spark, settings, name).count()
-            print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
+        for hour_end in [end - timedelta(hours=h) for h in range(args.dag_hours - 1, -1, -1)]:
+            _step(
+                f"airflow dags test kairos_hourly {hour_end.isoformat()}: the hour "
+                f"{Interval(hour_end - timedelta(hours=1), hour_end)} through the real DAG"
+            )
+            log = run_hour(
+                hour_end,
+                airflow_env(served),
+                Path(settings.local_dir) / "logs" / "demo",
+            )
+            print(f"    full log: {log}")
 
-        _step("quarantine by reason")
-        reasons = (
-            tables.read(spark, settings, tables.QUARANTINE)
-            .select("stage", F.explode("violations").alias("v"))
-            .groupBy("stage", F.col("v.kind").alias("kind"))
-            .count()
-            .orderBy(F.desc("count"))
-            .collect()
-        )
-        for row in reasons:
-            print(f"    {row['stage']:13s} {row['kind']:20s} {row['count']:>6,}")
-        example = tables.read(spark, settings, tables.QUARANTINE).orderBy("event_id").first()
-        if example:
-            print(f"    e.g. {example['reason']}")
-
-        _step("silver.events")
-        silver = tables.read(spark, settings, tables.SILVER_EVENTS)
-        stats = silver.agg(
-            F.countDistinct("customer_id").alias("customers"),
-            F.sum(F.col("identity_stitched").cast("int")).alias("stitched"),
-            F.sum(F.col("session_derived").cast("int")).alias("derived"),
-            F.sum(F.col("customer_id").isNull().cast("int")).alias("anonymous"),
-        ).first()
-        assert stats is not None
-        print(
-            f"    {stats['customers']:,} customers; {stats['stitched']:,} events stitched to a "
-            f"customer after login; {stats['anonymous']:,} still anonymous; "
-            f"{stats['derived']:,} events in derived sessions"
-        )
-
+        _step("summary")
+        _print_tables(spark, settings)
         _step("gold.customer_features (features declared in feature_defs/features.yaml)")
         _print_gold(spark, settings)
-
-        last_hour = Interval(interval.end - timedelta(hours=1), interval.end)
-        _step(f"models for {last_hour}: RFM segmenter + propensity, tracked in MLflow")
-        trained = train_models.run(spark, settings, last_hour)
-        _print_training(trained, settings)
-
-        _step("gold.scores: the champion scores every consenting customer")
-        scored = score_customers.run(spark, settings, last_hour)
-        _print_scores(scored)
-
-        _step("serving: scores into Redis as an atomic run, then the HTTP API")
-        demo_serving.run(spark, settings, last_hour)
+        _step("models (MLflow registry)")
+        _print_models(settings)
+        _step("gold.scores of the last hour")
+        _print_scores(spark, settings, end)
+        _step(f"serving: the live Redis run ({served.redis_url}) and the HTTP API")
+        demo_serving.run(spark, served, Interval(end - timedelta(hours=1), end))
     finally:
+        redis_server.stop()
         spark.stop()
 
     _step(f"done in {time.monotonic() - began:.0f}s")
     print(f"    landing: {settings.landing_root}\n    lake:    {settings.lake_root}")
     print(f"    data docs: {settings.local_dir}/gx/gx/uncommitted/data_docs/local_site/index.html")
+    print(f"    DAG logs:  {settings.local_dir}/logs/demo")
     return 0
 
 

@@ -1,14 +1,17 @@
-"""The serving half of ``make demo``: scores into Redis, the API up, real calls shown as curl.
+"""The serving part of ``make demo``: the live Redis run and real API calls, shown as curl.
 
-Starts a throw-away redis-server and the API (uvicorn in a background thread) on free ports,
-materializes the demo's last scored hour, creates one key per role in a demo keys file, then
-makes real HTTP calls and prints each as the ``curl`` command that does the same, with the
-answer it got.
+The hourly DAG has materialized the demo's last hour into the demo's Redis. This prints the
+live run's summary with the marketing CLI, starts the API (uvicorn in a background thread) on
+a free port with one key per role in a demo keys file, then makes real HTTP calls and prints
+each as the ``curl`` command that does the same, with the answer it got.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -22,11 +25,12 @@ import uvicorn
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from kairos.services import RedisProcess, free_port
+from kairos.dag_runs import settings_env
+from kairos.services import free_port
 from kairos.settings import Settings
 from serving import auth
 from serving.api import create_app
-from spark_jobs import materialize_scores, tables
+from spark_jobs import tables
 from spark_jobs.interval import Interval
 
 
@@ -73,59 +77,52 @@ def call(base: str, method: str, path: str, key: str | None, body: Any = None) -
 
 
 def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
-    redis_dir = Path(settings.local_dir) / "demo" / "redis"
-    server = RedisProcess(redis_dir).start()
-    try:
-        served = settings.model_copy(
-            update={
-                "redis_url": server.url,
-                "api_keys_file": str(Path(settings.local_dir) / "demo" / "api_keys.yaml"),
-            }
-        )
-        Path(served.api_keys_file).unlink(missing_ok=True)
-        keys = {
-            role: auth.add_key(served.api_keys_file, f"demo-{role}", role) for role in auth.ROLES
+    """Show the live Redis run ``settings.redis_url`` holds, then real API calls against it."""
+    served = settings.model_copy(
+        update={"api_keys_file": str(Path(settings.local_dir) / "demo" / "api_keys.yaml")}
+    )
+    Path(served.api_keys_file).unlink(missing_ok=True)
+    keys = {role: auth.add_key(served.api_keys_file, f"demo-{role}", role) for role in auth.ROLES}
+    print(f"    $ python -m serving summary   (KAIROS_REDIS_URL={settings.redis_url})")
+    summary = subprocess.run(
+        [sys.executable, "-m", "serving", "summary"],
+        env={**os.environ, **settings_env(served)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print("\n".join("    " + line for line in (summary.stdout + summary.stderr).splitlines()))
+    top = (
+        tables.read(spark, settings, tables.SCORES)
+        .where(F.col("scored_at") == F.lit(hour.naive_end))
+        .orderBy(F.col("score").desc(), "customer_id")
+        .select("customer_id", "segment")
+        .first()
+    )
+    if top is None:
+        print("    nothing to serve: no scores for this hour")
+        return
+    customer = top["customer_id"]
+    print(f"\n    the API on this Redis; API keys (one per role) in {served.api_keys_file}")
+    with running_api(served) as base:
+        call(base, "GET", "/readyz", None)
+        call(base, "GET", f"/v1/customers/{customer}/scores", keys["marketing"])
+        call(base, "GET", "/v1/audiences?min_score=0.8&limit=3", keys["marketing"])
+        cart = {
+            "event_id": "evt-demo-cart-0001",
+            "event_type": "cart_abandoned",
+            "occurred_at": hour.end.isoformat().replace("+00:00", "Z"),
+            "customer_id": customer,
+            "channel": "web",
+            "device": "mobile",
+            "schema_version": 1,
+            "properties": {"cart_value": 84.5, "items": 2},
         }
-        report = materialize_scores.run(spark, served, hour)
-        if report is None:
-            print("    nothing to serve: no scores for this hour")
-            return
-        top = (
-            tables.read(spark, settings, tables.SCORES)
-            .where(F.col("scored_at") == F.lit(hour.naive_end))
-            .orderBy(F.col("score").desc())
-            .select("customer_id", "segment")
-            .first()
-        )
-        assert top is not None
-        customer = top["customer_id"]
-        print(f"    redis-server {server.url}; API keys (one per role) in {served.api_keys_file}")
-        with running_api(served) as base:
-            call(base, "GET", "/readyz", None)
-            call(base, "GET", f"/v1/customers/{customer}/scores", keys["marketing"])
-            call(
-                base,
-                "GET",
-                f"/v1/audiences?min_score=0.6&segment={top['segment']}&limit=3",
-                keys["marketing"],
-            )
-            cart = {
-                "event_id": "evt-demo-cart-0001",
-                "event_type": "cart_abandoned",
-                "occurred_at": hour.end.isoformat().replace("+00:00", "Z"),
-                "customer_id": customer,
-                "channel": "web",
-                "device": "mobile",
-                "schema_version": 1,
-                "properties": {"cart_value": 84.5, "items": 2},
-            }
-            call(base, "POST", "/v1/events", keys["ingest"], cart)
-            call(base, "GET", "/v1/audiences?min_score=0.8", keys["ingest"])  # wrong role: 403
-            bad = {**cart, "event_id": "evt-demo-cart-0002", "event_type": "cart_abandonned"}
-            call(base, "POST", "/v1/events", keys["ingest"], bad)
-        print(
-            "\n    the same from the marketing CLI: python -m serving summary | score <id> | "
-            "audience --min-score 0.8 --segment at_risk --out at_risk.csv"
-        )
-    finally:
-        server.stop()
+        call(base, "POST", "/v1/events", keys["ingest"], cart)
+        call(base, "GET", "/v1/audiences?min_score=0.8", keys["ingest"])  # wrong role: 403
+        bad = {**cart, "event_id": "evt-demo-cart-0002", "event_type": "cart_abandonned"}
+        call(base, "POST", "/v1/events", keys["ingest"], bad)
+    print(
+        "\n    the same from the marketing CLI: python -m serving summary | score <id> | "
+        "audience --min-score 0.8 --segment at_risk --out at_risk.csv"
+    )

@@ -37,6 +37,10 @@ def spark_submit_kwargs(name: str, settings: Settings | None = None) -> dict[str
     settings = settings or get_settings()
     conf = build_conf(settings)
     submit_conf = {k: v for k, v in conf.items() if k not in _SUBMIT_FLAGS}
+    if settings.spark_master.startswith("local"):
+        # An hourly task on one machine is a short-lived JVM: the C2 compiler's work does not
+        # pay back before it exits (C1 only: bronze 26 -> 20 s, silver 12 -> 11 s here).
+        submit_conf["spark.driver.extraJavaOptions"] += " -XX:TieredStopAtLevel=1"
     submit_conf["spark.pyspark.python"] = sys.executable
     submit_conf["spark.pyspark.driver.python"] = sys.executable
     return {
@@ -52,3 +56,20 @@ def spark_submit_kwargs(name: str, settings: Settings | None = None) -> dict[str
         "spark_binary": "spark-submit",
         "env_vars": {"PYTHONPATH": str(Path(PROJECT_ROOT))},
     }
+
+
+def asset(kind: str, name: str) -> Any:
+    """An Airflow Asset for lineage in the UI: ``asset("lake", "gold.scores")``.
+
+    Kinds: ``lake`` (Delta tables), ``mlflow`` (registered models), ``redis`` (the live
+    scores run). The URI (``x-kairos://<kind>/<name>``) names the thing, not where it is
+    stored, so lineage is the same on a laptop and on S3. The hourly DAG stays time-scheduled:
+    Assets are outlets and inlets, never schedules, so every run keeps its data interval.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{kind}:{name}", uri=f"x-kairos://{kind}/{name}", group=kind)
+
+
+def table_asset(table: tuple[str, str]) -> Any:
+    return asset("lake", ".".join(table))

@@ -1,4 +1,4 @@
-"""Local services of the embedded stack: a redis-server and the MLflow UI.
+"""Local services of the embedded stack: Redis, Airflow (standalone), the MLflow UI, the API.
 
 ``python -m kairos.services up|down|status`` backs ``make up`` / ``make down``. The test
 suite uses :class:`RedisProcess` directly to run a throw-away redis-server on a free port.
@@ -123,7 +123,14 @@ def _pid(settings: Settings, name: str) -> int | None:
     return pid if pid and _alive(pid) else None
 
 
-def _spawn(settings: Settings, name: str, argv: list[str], port: int, timeout: float) -> None:
+def _spawn(
+    settings: Settings,
+    name: str,
+    argv: list[str],
+    port: int,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> None:
     if _pid(settings, name):
         print(f"{name}: already running (pid {_pid(settings, name)})")
         return
@@ -134,9 +141,25 @@ def _spawn(settings: Settings, name: str, argv: list[str], port: int, timeout: f
     logs = Path(settings.local_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
     (_run_dir(settings) / f"{name}.pid").write_text(str(proc.pid))
     _wait_port(port, proc, name, timeout)
+
+
+AIRFLOW_PORT = 8080
+# `airflow standalone` on loopback only, and without a login: every local user is admin.
+AIRFLOW_ENV = {
+    "AIRFLOW__API__HOST": "127.0.0.1",
+    "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+}
+STARTUP_SECONDS = {"airflow": 240.0, "mlflow": 180.0}
 
 
 def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
@@ -161,6 +184,11 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
             ],
             settings.redis_port,
             f"redis://127.0.0.1:{settings.redis_port}/0",
+        ),
+        "airflow": (
+            [str(bin_dir / "airflow"), "standalone"],
+            AIRFLOW_PORT,
+            f"http://127.0.0.1:{AIRFLOW_PORT}",
         ),
         "mlflow": (
             [
@@ -188,7 +216,9 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
 
 def up(settings: Settings) -> None:
     for name, (argv, port, url) in _services(settings).items():
-        _spawn(settings, name, argv, port, timeout=60)
+        print(f"{name:8s} starting ...", flush=True)
+        env = AIRFLOW_ENV if name == "airflow" else None
+        _spawn(settings, name, argv, port, STARTUP_SECONDS.get(name, 60.0), env)
         print(f"{name:8s} {url}   (log: {Path(settings.local_dir) / 'logs' / (name + '.log')})")
     if not Path(settings.api_keys_file).exists():
         print(
@@ -197,17 +227,38 @@ def up(settings: Settings) -> None:
         )
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def stop_group(pgid: int, timeout: float = 30.0) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after ``timeout`` seconds.
+
+    ``airflow standalone``'s scheduler and executor workers share its group and may take
+    their time (or ignore SIGTERM while a task runs).
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def down(settings: Settings) -> None:
     for name in _services(settings):
         pid = _pid(settings, name)
         if pid is None:
             print(f"{name}: not running")
             continue
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
+        stop_group(pid)
         (_run_dir(settings) / f"{name}.pid").unlink(missing_ok=True)
         print(f"{name}: stopped (pid {pid})")
 

@@ -163,6 +163,27 @@ class Settings(BaseSettings):
         400, ge=1, description="Days of point-in-time snapshots kept in gold.feature_snapshots."
     )
 
+    # --- operations ----------------------------------------------------------------------
+    vacuum_retention_hours: int = Field(
+        168,
+        ge=0,
+        description="Daily maintenance VACUUMs Delta files unreferenced for longer than this.",
+    )
+    mlflow_keep_versions: int = Field(
+        10,
+        ge=1,
+        description="Maintenance keeps this many newest versions per model (aliased: always).",
+    )
+    alert_webhook_url: str | None = Field(
+        None,
+        description='Failed tasks and missed DAG deadlines are POSTed here as `{"text": ...}`.',
+    )
+    dag_deadline_minutes: int = Field(
+        55,
+        ge=1,
+        description="An hourly run still going this long after it started fails and alerts.",
+    )
+
     @field_validator(
         "local_dir",
         "lake_root",

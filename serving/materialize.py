@@ -297,3 +297,11 @@ def stale_runs(client: redis.Redis, layout: Layout) -> list[str]:
     members: list[Any] = list(client.zrange(layout.runs, 0, -1))
     runs = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
     return [r for r in runs if r != live_id]
+
+
+def expire_stale_runs(client: redis.Redis, layout: Layout) -> list[str]:
+    """Give every run but the live one a TTL (replaced, failed, abandoned); the runs."""
+    runs = stale_runs(client, layout)
+    for run in runs:
+        expire_run(client, layout, run)
+    return runs

@@ -26,9 +26,9 @@ from serving.materialize import (
     begin_run,
     commit_run,
     expire_run,
+    expire_stale_runs,
     fail_run,
     mirror_consent_partition,
-    stale_runs,
     write_partition,
     write_summary,
 )
@@ -100,9 +100,7 @@ def run(
         print(f"materialize: run {run_id} failed ({err}); the previous run stays live")
         raise
     seconds = time.monotonic() - began
-    expired = stale_runs(client, layout)
-    for old in expired:
-        expire_run(client, layout, old)
+    expired = expire_stale_runs(client, layout)
     mirrored = mirror_consent(spark, settings, layout)
     print(
         f"materialize: run {run_id} live with {expected:,} customers in {seconds:.1f}s "

@@ -19,7 +19,7 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert "kairos_hourly" in dagbag.dags
+    assert {"kairos_hourly", "kairos_maintenance"} <= set(dagbag.dags)
 
 
 def test_every_dag_has_tags_retries_docs_and_explicit_catchup(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -28,8 +28,11 @@ def test_every_dag_has_tags_retries_docs_and_explicit_catchup(dagbag) -> None:  
         assert dag.doc_md, dag_id
         assert dag.catchup is False, dag_id
         assert dag.start_date.tzinfo is not None, dag_id
+        assert dag.dagrun_timeout is not None, dag_id
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id}"
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id}"
+            assert task.on_failure_callback, f"{dag_id}.{task.task_id} has no alert hook"
 
 
 def test_hourly_dag_has_an_hour_long_data_interval(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -70,3 +73,26 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     assert task.application.endswith("spark_jobs/bronze_events.py")
     assert "{{ data_interval_start.isoformat() }}" in task.application_args
     assert "io.delta.sql.DeltaSparkSessionExtension" in task.conf.values()
+
+
+def test_hourly_dag_alerts_on_failure_and_deadline_and_shows_lineage(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from kairos.alerts import run_failed
+
+    dag = dagbag.dags["kairos_hourly"]
+    callbacks = dag.on_failure_callback
+    assert run_failed in (callbacks if isinstance(callbacks, list) else [callbacks])
+    assert dag.dagrun_timeout == timedelta(minutes=55)
+    outlets = {a.uri for t in dag.tasks for a in t.outlets}
+    assert "x-kairos://lake/bronze.events" in outlets
+    assert "x-kairos://lake/gold.scores" in outlets
+    assert "x-kairos://redis/scores" in outlets
+    score = dag.get_task("score_customers")
+    assert {a.uri for a in score.inlets} >= {"x-kairos://lake/gold.customer_features"}
+    assert dag.timetable.expression == "0 * * * *"  # Assets do not schedule: intervals stay
+
+
+def test_maintenance_dag_is_daily_and_covers_lake_redis_and_mlflow(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["kairos_maintenance"]
+    assert dag.timetable.expression == "0 3 * * *"
+    assert set(dag.task_ids) == {"maintain_lake", "expire_redis_runs", "prune_model_versions"}
+    assert dag.get_task("maintain_lake").application.endswith("spark_jobs/maintain_lake.py")

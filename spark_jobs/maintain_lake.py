@@ -1,0 +1,81 @@
+"""Daily lake maintenance: compact every Delta table (OPTIMIZE), then VACUUM old files.
+
+    python -m spark_jobs.maintain_lake --start 2026-11-23T00:00:00Z --end 2026-11-24T00:00:00Z
+
+Hourly MERGEs and ``replaceWhere`` overwrites leave many small files and unreferenced old
+ones; OPTIMIZE bin-packs the small files and VACUUM deletes files no version newer than
+``KAIROS_VACUUM_RETENTION_HOURS`` references (time travel within that window still works).
+The interval only names the run: maintenance acts on the tables as they are now, and is
+safe to repeat.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from kairos.settings import Settings
+from spark_jobs import tables
+from spark_jobs.interval import Interval, job_main
+
+# Delta refuses a retention below 7 days unless this check is off (concurrent readers of old
+# versions could lose files); Kairos turns it off only when the setting asks for less.
+SAFE_RETENTION_HOURS = 168
+
+
+@dataclass(frozen=True)
+class TableMaintenance:
+    table: str
+    files_before: int
+    files_after: int
+    files_removed_by_optimize: int
+
+
+def _live_files(spark: SparkSession, path: str) -> int:
+    return int(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"])  # type: ignore[index]
+
+
+def maintain_table(
+    spark: SparkSession, path: str, retention_hours: int, name: str = ""
+) -> TableMaintenance:
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    before = _live_files(spark, path)
+    optimized = table.optimize().executeCompaction().first()
+    removed = int(optimized["metrics"]["numFilesRemoved"]) if optimized else 0
+    table.vacuum(retention_hours)
+    return TableMaintenance(name or path, before, _live_files(spark, path), removed)
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[TableMaintenance]:
+    retention = settings.vacuum_retention_hours
+    if retention < SAFE_RETENTION_HOURS:
+        print(
+            f"maintain_lake: vacuum retention {retention}h is below Delta's safe "
+            f"{SAFE_RETENTION_HOURS}h; readers of older versions may fail"
+        )
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    done = []
+    for table in tables.ALL:
+        path = settings.table_path(*table)
+        if not tables.exists(spark, path):
+            continue
+        result = maintain_table(spark, path, retention, ".".join(table))
+        done.append(result)
+        print(
+            f"maintain_lake: {result.table:28s} files {result.files_before:>5} -> "
+            f"{result.files_after:>5} (optimize compacted {result.files_removed_by_optimize})"
+        )
+    print(f"maintain_lake: {len(done)} table(s) for {interval}, vacuum retention {retention}h")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main("maintain_lake", "OPTIMIZE and VACUUM every Delta table.", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Two hours through the real hourly DAG, then the API; a backfill gives the same tables.
+
+Slow by nature: every task is a ``spark-submit`` as in production (minutes per hour on two
+cores). Both runs start from the same seeded lake and champion model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from kairos.dag_runs import HOURLY_DAG, airflow_env, run_hour
+from kairos.demo_serving import running_api
+from kairos.services import AIRFLOW_ENV, RedisProcess, free_port, stop_group
+from kairos.settings import Settings
+from serving import auth
+from serving.layout import Layout
+from spark_jobs import tables
+from tests.conftest import content_checksum
+from tests.e2e.conftest import HOUR_ENDS, copy_of, lake_settings, new_airflow_home
+
+VOLATILE = {"ingested_at"}  # wall-clock time of the load, not data
+
+
+def table_checksums(spark: SparkSession, settings: Settings) -> dict[str, tuple[int, int]]:
+    sums = {}
+    for table in tables.ALL:
+        path = settings.table_path(*table)
+        if tables.exists(spark, path):
+            frame = spark.read.format("delta").load(path)
+            frame = frame.select(
+                *[
+                    # The landed file's path, relative to the landing root (copies differ).
+                    F.regexp_replace(c, r"^.*/landing/", "landing/").alias(c)
+                    if c == "source_file"
+                    else F.col(c)
+                    for c in frame.columns
+                    if c not in VOLATILE
+                ]
+            )
+            sums[".".join(table)] = content_checksum(frame)
+    return sums
+
+
+@dataclass
+class HourByHour:
+    settings: Settings
+    live_runs: list[str]
+    checksums: dict[str, tuple[int, int]]
+
+
+@pytest.fixture(scope="module")
+def hour_by_hour(
+    spark: SparkSession,
+    seeded: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    migrated_airflow_db: Path,
+) -> HourByHour:
+    """The two hours run one after the other with ``airflow dags test``."""
+    root = tmp_path_factory.mktemp("hour-by-hour")
+    settings = lake_settings(copy_of(seeded, root / "state"), redis_url=redis_url)
+    env = airflow_env(settings, new_airflow_home(root / "airflow", migrated_airflow_db))
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    live_runs = []
+    for end in HOUR_ENDS:
+        run_hour(end, env, root / "logs", echo=False)
+        live_runs.append(str(client.get(Layout().live)))
+    return HourByHour(settings, live_runs, table_checksums(spark, settings))
+
+
+def test_each_hour_makes_its_own_run_live(hour_by_hour: HourByHour) -> None:
+    hours = [run.split("-")[0] for run in hour_by_hour.live_runs]
+    assert hours == [f"{end:%Y%m%dT%H}" for end in HOUR_ENDS]
+
+
+def test_the_api_answers_with_the_second_hours_scores(
+    spark: SparkSession, hour_by_hour: HourByHour, tmp_path: Path
+) -> None:
+    settings = hour_by_hour.settings
+    second = HOUR_ENDS[-1].replace(tzinfo=None)
+    scores = tables.read(spark, settings, tables.SCORES).where(F.col("scored_at") == second)
+    top = scores.orderBy(F.desc("score"), "customer_id").first()
+    assert top is not None
+
+    served = settings.model_copy(update={"api_keys_file": str(tmp_path / "keys.yaml")})
+    key = auth.add_key(served.api_keys_file, "e2e", "marketing")
+    with running_api(served) as base:
+        request = urllib.request.Request(
+            f"{base}/v1/customers/{top['customer_id']}/scores",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+    assert answer["run"] == hour_by_hour.live_runs[-1]
+    assert answer["score"] == pytest.approx(top["score"], abs=1e-6)
+    assert answer["model_version"] == top["model_version"]
+    assert answer["scored_at"].startswith(f"{second:%Y-%m-%dT%H:%M}")
+
+
+def _airflow(env: dict[str, str], *args: str) -> str:
+    airflow = str(Path(env["PATH"].split(":")[0]) / "airflow")
+    done = subprocess.run([airflow, *args], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def _runs(env: dict[str, str]) -> list[dict[str, str]]:
+    """The DAG's runs (the JSON line of ``list-runs``; Airflow may print warnings around it)."""
+    out = _airflow(env, "dags", "list-runs", HOURLY_DAG, "--output", "json")
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    return json.loads(lines[-1]) if lines else []
+
+
+def test_a_backfill_makes_the_same_tables_as_hour_by_hour(
+    spark: SparkSession,
+    seeded: Path,
+    tmp_path: Path,
+    hour_by_hour: HourByHour,
+    migrated_airflow_db: Path,
+) -> None:
+    """`airflow backfill create` over both hours, run by a real scheduler (standalone)."""
+    redis_server = RedisProcess(tmp_path / "redis").start()
+    settings = lake_settings(copy_of(seeded, tmp_path / "state"), redis_url=redis_server.url)
+    port = free_port()
+    env = {
+        **airflow_env(settings, new_airflow_home(tmp_path / "airflow", migrated_airflow_db)),
+        **AIRFLOW_ENV,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # Only the backfill's runs: no scheduled run for the current hour.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+    }
+    airflow = str(Path(env["PATH"].split(":")[0]) / "airflow")
+    with (tmp_path / "standalone.log").open("w") as log:
+        standalone = subprocess.Popen(
+            [airflow, "standalone"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its scheduler, API server etc. share its process group
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # until the DAG processor has stored the DAG
+            try:
+                _airflow(env, "dags", "details", HOURLY_DAG)
+                break
+            except subprocess.CalledProcessError:
+                assert time.monotonic() < deadline, "the DAG never showed up in standalone"
+                assert standalone.poll() is None, (tmp_path / "standalone.log").read_text()[-3000:]
+                time.sleep(5)
+        _airflow(env, "dags", "unpause", HOURLY_DAG)
+        first, last = (end - timedelta(hours=1) for end in (HOUR_ENDS[0], HOUR_ENDS[-1]))
+        _airflow(
+            env,
+            "backfill",
+            "create",
+            "--dag-id",
+            HOURLY_DAG,
+            "--from-date",
+            first.isoformat(),
+            "--to-date",
+            last.isoformat(),
+            "--max-active-runs",
+            "1",
+        )
+        deadline = time.monotonic() + 1800
+        while True:
+            states = [run["state"] for run in _runs(env)]
+            if len(states) == len(HOUR_ENDS) and set(states) <= {"success", "failed"}:
+                break
+            assert time.monotonic() < deadline, f"backfill still going: {states}"
+            time.sleep(10)
+        assert states == ["success"] * len(HOUR_ENDS), states
+    finally:
+        stop_group(standalone.pid)
+        standalone.wait(10)
+        redis_server.stop()
+
+    assert {"silver.events", "gold.customer_features", "gold.scores"} <= set(hour_by_hour.checksums)
+    assert table_checksums(spark, settings) == hour_by_hour.checksums
