@@ -22,12 +22,12 @@ export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark", "host": "local[*]"
 export SPARK_LOCAL_IP               ?= 127.0.0.1
 export PYSPARK_PYTHON               ?= $(PY)
 
-.PHONY: help setup venv java redis jars mlflow airflow demo data test test-unit bench lint up down clean
+.PHONY: help setup venv java redis jars mlflow airflow infra-tools demo data test test-unit bench lint up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: venv java redis jars mlflow airflow ## install and provision everything (idempotent)
+setup: venv java redis jars mlflow airflow infra-tools ## install and provision everything (idempotent)
 	@echo "setup: ready"
 
 $(UV):
@@ -56,6 +56,14 @@ jars: venv java
 mlflow: venv
 	@mkdir -p $(LOCAL)/mlflow/artifacts
 	@echo "setup: mlflow backend $$($(PY) -c 'from kairos.settings import get_settings as g; print(g().mlflow_tracking_uri)')"
+
+# checkov pins versions Airflow conflicts with: its own locked environment, for the infra tests.
+$(LOCAL)/checkov/.synced: infra/tools/uv.lock infra/tools/pyproject.toml | $(UV)
+	@echo "setup: installing checkov into .local/checkov (infra/tools/uv.lock)"
+	@UV_PROJECT_ENVIRONMENT=$(LOCAL)/checkov $(UV) sync --frozen --project infra/tools --python $(PYTHON) --quiet
+	@touch $@
+
+infra-tools: $(LOCAL)/checkov/.synced
 
 $(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
 	@echo "setup: migrating the Airflow metadata DB in $(AIRFLOW_HOME)"

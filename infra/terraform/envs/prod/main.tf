@@ -1,0 +1,148 @@
+# Kairos on AWS: the composition of the modules for one environment. See ../../README.md.
+
+locals {
+  tags = merge(var.tags, { "app" = "kairos", "kairos:env" = var.name })
+
+  # The KAIROS_* settings every runtime component reads (plain values; the README maps each
+  # setting to the resource providing it). Secrets are separate, below.
+  kairos_environment = {
+    KAIROS_AWS_REGION           = var.region
+    KAIROS_LANDING_ROOT         = "s3://${module.storage.landing_bucket}/landing"
+    KAIROS_LAKE_ROOT            = "s3a://${module.storage.lake_bucket}/lake"
+    KAIROS_SPARK_MASTER         = module.spark.spark_master
+    KAIROS_SPARK_S3_JARS        = "true"
+    KAIROS_MLFLOW_TRACKING_URI  = module.mlflow.tracking_uri
+    KAIROS_MLFLOW_ARTIFACT_ROOT = module.mlflow.artifact_root
+    KAIROS_LOCAL_DIR            = "/tmp/kairos"
+  }
+  kairos_secret_environment = {
+    KAIROS_REDIS_URL = module.redis.redis_url_secret_arn
+  }
+}
+
+module "storage" {
+  source              = "../../modules/storage"
+  name                = var.name
+  landing_expiry_days = var.landing_expiry_days
+  access_log_bucket   = var.access_log_bucket
+  tags                = local.tags
+}
+
+module "spark" {
+  source              = "../../modules/spark"
+  name                = var.name
+  kubernetes_version  = var.spark_kubernetes_version
+  subnet_ids          = var.private_subnet_ids
+  node_instance_types = var.spark_node_instance_types
+  node_count          = var.spark_node_count
+  bucket_arns         = module.storage.bucket_arns
+  kms_key_arn         = module.storage.kms_key_arn
+  log_retention_days  = var.log_retention_days
+  tags                = local.tags
+}
+
+module "redis" {
+  source     = "../../modules/redis"
+  name       = var.name
+  vpc_id     = var.vpc_id
+  subnet_ids = var.private_subnet_ids
+  node_type  = var.redis_node_type
+  replicas   = var.redis_replicas
+  client_security_group_ids = [
+    module.api.task_security_group_id,      # lookups, audiences, decisions
+    module.spark.cluster_security_group_id, # materialize_scores from the executors
+    module.airflow.security_group_id,       # drain_streams
+  ]
+  kms_key_arn        = module.storage.kms_key_arn
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+}
+
+module "mlflow" {
+  source               = "../../modules/mlflow"
+  name                 = var.name
+  vpc_id               = var.vpc_id
+  subnet_ids           = var.private_subnet_ids
+  allowed_cidrs        = var.internal_cidrs
+  certificate_arn      = var.certificate_arn
+  image                = var.mlflow_image
+  db_instance_class    = var.mlflow_db_instance_class
+  artifacts_bucket     = module.storage.artifacts_bucket
+  artifacts_bucket_arn = module.storage.bucket_arns["artifacts"]
+  access_log_bucket    = var.access_log_bucket
+  kms_key_arn          = module.storage.kms_key_arn
+  log_retention_days   = var.log_retention_days
+  tags                 = local.tags
+}
+
+module "airflow" {
+  source            = "../../modules/airflow"
+  name              = var.name
+  airflow_version   = var.airflow_version
+  environment_class = var.airflow_environment_class
+  vpc_id            = var.vpc_id
+  subnet_ids        = slice(var.private_subnet_ids, 0, 2)
+  dags_bucket       = module.storage.artifacts_bucket
+  dags_bucket_arn   = module.storage.bucket_arns["artifacts"]
+  bucket_arns       = module.storage.bucket_arns
+  airflow_configuration = {
+    "core.load_examples" = "False"
+  }
+  kairos_environment        = local.kairos_environment
+  kairos_secret_environment = local.kairos_secret_environment
+  kms_key_arn               = module.storage.kms_key_arn
+  tags                      = local.tags
+}
+
+resource "aws_secretsmanager_secret" "api_keys" {
+  #checkov:skip=CKV2_AWS_57:Holds key hashes, not a credential AWS can rotate; keys are added and revoked with `python -m serving keys`.
+  name        = "${var.name}/kairos-api-keys"
+  description = "KAIROS_API_KEYS_FILE contents: API key hashes and roles (python -m serving keys)"
+  kms_key_id  = module.storage.kms_key_arn
+}
+
+data "aws_iam_policy_document" "api" {
+  statement {
+    sid       = "NoAwsApiNeeded"
+    effect    = "Deny"
+    actions   = ["*"]
+    resources = ["*"]
+  }
+}
+
+module "api" {
+  source            = "../../modules/ecs_service"
+  name              = "${var.name}-api"
+  vpc_id            = var.vpc_id
+  alb_subnet_ids    = var.api_public ? var.public_subnet_ids : var.private_subnet_ids
+  task_subnet_ids   = var.private_subnet_ids
+  internal          = !var.api_public
+  allowed_cidrs     = var.api_public ? ["0.0.0.0/0"] : var.internal_cidrs
+  web_acl_arn       = var.api_web_acl_arn
+  certificate_arn   = var.certificate_arn
+  image             = var.api_image
+  container_port    = 8000
+  health_path       = "/healthz"
+  cpu               = 1024
+  memory            = 2048
+  desired_count     = var.api_desired_count
+  access_log_bucket = var.access_log_bucket
+  kms_key_arn       = module.storage.kms_key_arn
+  scratch_path      = "/run/kairos"
+  # The keys file comes from a secret; the root filesystem stays read-only.
+  command = [
+    "sh", "-c",
+    "printf '%s' \"$KAIROS_API_KEYS_YAML\" > /run/kairos/api_keys.yaml && exec python -m serving api",
+  ]
+  environment = merge(local.kairos_environment, {
+    KAIROS_API_HOST      = "0.0.0.0"
+    KAIROS_API_PORT      = "8000"
+    KAIROS_API_KEYS_FILE = "/run/kairos/api_keys.yaml"
+  })
+  secrets = merge(local.kairos_secret_environment, {
+    KAIROS_API_KEYS_YAML = aws_secretsmanager_secret.api_keys.arn
+  })
+  task_policy_json   = data.aws_iam_policy_document.api.json
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+}
