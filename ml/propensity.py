@@ -264,14 +264,14 @@ def train_and_register(
 
 
 def last_trained_as_of(client: MlflowClient, settings: Settings) -> str | None:
-    """The newest labelled ``as_of`` the latest propensity run trained on, if any."""
+    """The newest labelled ``as_of`` any propensity run trained on, if any (ISO 8601)."""
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     if experiment is None:
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string="tags.`kairos.kind` = 'propensity' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
+        order_by=["tags.`kairos.newest_as_of` DESC"],  # ISO 8601 sorts as time
         max_results=1,
     )
     return runs[0].data.tags.get("kairos.newest_as_of") if runs else None

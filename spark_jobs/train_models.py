@@ -66,10 +66,11 @@ def train_propensity(
         return None, f"not enough labelled data: {data}"
     client = tracking.use(settings)
     last = propensity.last_trained_as_of(client, settings)
-    if last == data.newest_as_of.isoformat():
+    # Rerunning or backfilling an older hour must not train an older model than the newest.
+    if last is not None and data.newest_as_of.isoformat() <= last:
         return None, (
             f"no new labelled data since the last training (newest complete label as_of "
-            f"{data.newest_as_of:%Y-%m-%d %H:%M})"
+            f"{data.newest_as_of:%Y-%m-%d %H:%M}; already trained up to {last[:16]})"
         )
     outcome = propensity.train_and_register(
         settings, data, feature_set_fingerprint=features.fingerprint

@@ -189,6 +189,11 @@ def test_hourly_training_scoring_and_consent(
     predicted = model.predict(None, frame)
     assert (predicted.rfm_segment.to_numpy() == frame.rfm_segment.to_numpy()).all()
 
+    # rerunning (or backfilling) an hour of the day before must not train an older model
+    day_before = Interval(END - timedelta(days=1, hours=1), END - timedelta(days=1))
+    outcome, reason = train_models.train_propensity(spark, settings, day_before)
+    assert outcome is None and reason is not None and "already trained up to" in reason
+
 
 def test_segments_are_stable_when_the_population_barely_changes(
     spark: SparkSession, history: Settings
