@@ -66,7 +66,8 @@ def test_first_model_is_champion_worse_stays_challenger_better_is_promoted(
     history: Settings, data: dataset.TrainingData, tmp_path: Path
 ) -> None:
     settings = fresh_mlflow(history, tmp_path)
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    # The registry explicitly: an earlier test's mlflow.set_registry_uri is process-wide.
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
 
     weak = propensity.train_and_register(
         settings, data, columns=["email_opens_30d", "page_views_30d"]

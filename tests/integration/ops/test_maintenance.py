@@ -42,7 +42,8 @@ def test_optimize_compacts_and_vacuum_keeps_every_row(
 
 
 def test_prune_keeps_aliased_and_newest_versions(tmp_path: Path) -> None:
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)  # never the process-wide registry
     client.create_registered_model("m")
     for _ in range(8):
         client.create_model_version("m", source=str(tmp_path / "artifacts"))
