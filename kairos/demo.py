@@ -78,7 +78,7 @@ def _print_models(settings: Settings) -> None:
         tags = version.tags
         print(
             f"    {settings.model_name} v{version.version}"
-            f"{' (@champion)' if version.version == champion else ''}: "
+            f"{' (@champion)' if str(version.version) == champion else ''}: "
             f"-> @{tags.get('kairos.decision', '?')}, {tags.get('kairos.reason', '')}"
         )
         if m:
