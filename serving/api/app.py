@@ -1,0 +1,113 @@
+"""``create_app``: wires the Kairos HTTP API together; the routes live in their own modules.
+
+Errors are JSON with an ``error`` code and a ``detail`` in words: 401 no or unknown key, 403
+wrong role, 422 bad input (every contract violation listed), 429 over the key's rate limit,
+503 when Redis is unreachable or nothing is live yet. Never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from kairos.consent import default_consent
+from kairos.events import EventValidator
+from kairos.settings import Settings, get_settings
+from serving import auth
+from serving.api import admin, audiences, events, health, scores
+from serving.api.deps import ApiError, Services
+from serving.api.metrics import Metrics, MetricsMiddleware
+from serving.layout import Layout
+from serving.reload import RuleProvider
+from serving.store import NotReady, Store
+
+API_PREFIX = "/v1"
+log = logging.getLogger("kairos.api")
+
+
+def _error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    response = _error(exc.status, exc.error, exc.detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    return _error(503, "redis_unavailable", f"Redis is unreachable: {exc}")
+
+
+async def _not_ready(request: Request, exc: Exception) -> JSONResponse:
+    return _error(503, "no_live_scores", str(exc))
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return _error(422, "invalid_request", problems)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
+
+
+def create_app(settings: Settings | None = None, layout: Layout | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    layout = layout or Layout()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0
+        )
+        app.state.store = Store(
+            client,
+            layout,
+            default_consent(settings.feature_defs_dir),
+            settings.session_ttl_minutes * 60,
+            settings.consent_ttl_hours * 3600,
+            settings.api_pointer_cache_ms / 1000,
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    app = FastAPI(
+        title="Kairos",
+        version="1",
+        summary="Propensity scores, threshold audiences and real-time trigger decisions.",
+        lifespan=lifespan,
+    )
+    app.state.services = Services(
+        settings=settings,
+        keys=auth.KeyStore(settings.api_keys_file),
+        limiter=auth.RateLimiter(settings.api_rate_limit),
+        rules=RuleProvider(settings.triggers_file, settings.feature_defs_dir),
+        validator=EventValidator(settings.feature_defs_dir),
+        metrics=metrics,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RedisError, _redis_down)
+    app.add_exception_handler(NotReady, _not_ready)
+    app.add_exception_handler(RequestValidationError, _bad_request)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(scores.router, prefix=API_PREFIX)
+    app.include_router(audiences.router, prefix=API_PREFIX)
+    app.include_router(events.router(settings.feature_defs_dir), prefix=API_PREFIX)
+    app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,102 @@
+"""What the routes share: the error type, API-key checks per permission, the app's services.
+
+:func:`create_app` puts one :class:`Services` on ``app.state.services``; routes reach it (and
+the Redis store opened at start-up) through the dependencies below. Responses are serialized
+with orjson (:func:`json_response`), bypassing response-model re-validation: the handlers
+build exactly the documented shapes and schemathesis checks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kairos.events import EventValidator
+from kairos.settings import Settings
+from serving import auth
+from serving.api.metrics import Metrics
+from serving.reload import RuleProvider
+from serving.store import Store
+
+
+class ApiError(Exception):
+    """An error answered as JSON ``{"error": ..., "detail": ...}`` with ``status``."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+@dataclass
+class Services:
+    """Everything the routes use besides Redis, made once per app."""
+
+    settings: Settings
+    keys: auth.KeyStore
+    limiter: auth.RateLimiter
+    rules: RuleProvider
+    validator: EventValidator
+    metrics: Metrics
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def store(request: Request) -> Store:
+    return request.app.state.store
+
+
+App = Annotated[Services, Depends(services)]
+Redis = Annotated[Store, Depends(store)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer kai_...`")
+
+
+def caller(permission: str) -> Callable[..., Awaitable[auth.ApiKey]]:
+    """A dependency: the request's API key, if it may do ``permission`` and is within its
+    rate limit (401 / 403 / 429 otherwise)."""
+
+    async def check(
+        request: Request,
+        app: App,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> auth.ApiKey:
+        presented = bearer.credentials if bearer else request.headers.get("x-api-key", "")
+        if not presented:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send an API key: Authorization: Bearer <key>",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        key = app.keys.lookup(presented)
+        if key is None:
+            raise ApiError(401, "unauthorized", "unknown API key", {"WWW-Authenticate": "Bearer"})
+        if not key.may(permission):
+            raise ApiError(403, "forbidden", f"role {key.role!r} may not {auth.WHAT[permission]}")
+        if not app.limiter.allow(key.name):
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"key {key.name!r} is over {app.limiter.per_second} requests per second",
+                {"Retry-After": "1"},
+            )
+        return key
+
+    return check
+
+
+ScoresReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_SCORES))]
+AudienceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_AUDIENCES))]
+EventWriter = Annotated[auth.ApiKey, Depends(caller(auth.WRITE_EVENTS))]
+Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")

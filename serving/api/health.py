@@ -1,0 +1,51 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: no key needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from serving.api.deps import App, services
+from serving.api.schemas import ReadyOut
+from serving.store import NotReady
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up (liveness)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Not ready."}},
+)
+async def readyz(request: Request, app: App) -> Any:
+    """Redis answers and the live run went live less than KAIROS_SCORES_MAX_AGE_MINUTES ago."""
+    try:
+        live = await request.app.state.store.live()
+    except RedisError as err:
+        return JSONResponse({"ready": False, "detail": f"Redis is unreachable: {err}"}, 503)
+    except NotReady as err:
+        return JSONResponse({"ready": False, "detail": str(err)}, 503)
+    age = live.age_seconds()
+    body = {"run": live.run, "scored_at": live.scored_at, "live_age_seconds": round(age, 1)}
+    limit = app.settings.scores_max_age_minutes
+    if age > limit * 60:
+        detail = f"live run is {age / 60:.0f} min old (limit {limit})"
+        return JSONResponse({"ready": False, "detail": detail, **body}, 503)
+    return {"ready": True, "detail": "ok", **body}
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus(request: Request) -> Response:
+    """Prometheus metrics: request counts and latencies, decisions by rule and outcome."""
+    registry = services(request).metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

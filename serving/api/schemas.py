@@ -1,0 +1,109 @@
+"""The API's response bodies (its OpenAPI contract) and the published event request body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kairos.events import load_schema
+from serving.triggers import Decision
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+
+
+class ViolationOut(BaseModel):
+    field: str
+    kind: str
+    message: str
+
+
+class InvalidEventOut(ErrorOut):
+    violations: list[ViolationOut]
+
+
+class ScoresOut(BaseModel):
+    customer_id: str
+    model: str
+    model_version: str
+    score: float = Field(ge=0, le=1)
+    decile: int = Field(ge=1, le=10, description="1 = the highest-scoring tenth")
+    segment: str
+    scored_at: str
+    run: str
+    freshness_seconds: float = Field(description="Seconds since this run went live.")
+
+
+class AudienceMember(BaseModel):
+    customer_id: str
+    score: float
+
+
+class AudienceOut(BaseModel):
+    run: str
+    model: str
+    segment: str | None
+    min_score: float
+    max_score: float
+    total: int = Field(description="Customers in the audience (all pages).")
+    customers: list[AudienceMember]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class IngestOut(BaseModel):
+    event_id: str
+    accepted: bool
+    decisions: list[Decision] = Field(
+        description="One per matching rule tried; outcome send | holdout | no_consent | capped."
+    )
+
+
+class RuleOut(BaseModel):
+    name: str
+    event_type: str
+    when: str | None
+    priority: int
+    channels: list[str]
+
+
+class RulesOut(BaseModel):
+    version: str
+    source: str
+    rules: list[RuleOut]
+    last_error: str | None
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    detail: str
+    run: str | None = None
+    scored_at: str | None = None
+    live_age_seconds: float | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
+    403: {"model": ErrorOut, "description": "The key's role may not do this."},
+    429: {"model": ErrorOut, "description": "Over the key's rate limit."},
+    503: {"model": ErrorOut, "description": "Redis unreachable or no scores live yet."},
+}
+
+
+def openapi_event_schema(feature_defs_dir: str) -> dict[str, Any]:
+    """The event contract as the OpenAPI request body: its fields, types and ranges.
+
+    The per-event-type requirements (``allOf`` of ``if``/``then``) stay out of the published
+    document, which generators such as schemathesis cannot sample from; the API still checks
+    them with the full contract and answers 422 naming the missing field.
+    """
+    contract = load_schema(feature_defs_dir)
+    body = {k: v for k, v in contract.items() if not k.startswith("$") and k != "allOf"}
+    body["description"] = (
+        f"{contract.get('description', '')} Per-event-type required properties (e.g. "
+        "cart_abandoned needs properties.cart_value and items) are enforced as in "
+        "feature_defs/events/event.schema.json."
+    )
+    return body

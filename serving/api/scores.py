@@ -1,0 +1,43 @@
+"""``GET /v1/customers/{id}/scores``: a customer's live score (role ``marketing``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from serving.api.deps import ApiError, Redis, ScoresReader, json_response
+from serving.api.schemas import ERRORS, ErrorOut, ScoresOut
+
+router = APIRouter(tags=["scores"])
+
+
+@router.get(
+    "/customers/{customer_id}/scores",
+    response_model=ScoresOut,
+    responses={**ERRORS, 404: {"model": ErrorOut, "description": "Customer not scored."}},
+)
+async def customer_scores(
+    customer_id: Annotated[str, PathParam(min_length=1, max_length=64)],
+    store: Redis,
+    key: ScoresReader,
+) -> Any:
+    """The customer's live propensity score, decile, RFM segment and model version."""
+    live = await store.live()
+    row = await store.scores(customer_id, live.run)
+    if row is None:
+        raise ApiError(404, "not_scored", f"customer {customer_id!r} has no live score")
+    return json_response(
+        {
+            "customer_id": customer_id,
+            "model": row["model"],
+            "model_version": row["model_version"],
+            "score": float(row["score"]),
+            "decile": int(row["decile"]),
+            "segment": row["segment"],
+            "scored_at": row["scored_at"],
+            "run": live.run,
+            "freshness_seconds": round(live.age_seconds(), 3),
+        }
+    )
