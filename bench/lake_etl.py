@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from spark_jobs import lake
+    from kairos.interval import Interval
+    from spark_jobs import pipeline
     from spark_jobs.contract import event_struct
-    from spark_jobs.interval import Interval
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="kairos-bench-"))
     landing = work / "landing"
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             with PeakRss() as rss:
-                for name, step in lake.STEPS:
+                for name, step in pipeline.STEPS:
                     seconds = timed(lambda f=step, s=settings: f(spark, s, interval))
                     steps.setdefault(name, []).append(seconds)
             totals.append(sum(steps[n][-1] for n in steps))

@@ -26,11 +26,12 @@ from pathlib import Path
 from lake_etl import PeakRss  # bench/ is the script's folder, so its sibling imports
 from pyspark.sql import functions as F
 
-from kairos.services import RedisProcess
+from devtools.services import RedisProcess
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
 from kairos.spark import get_spark
-from spark_jobs import materialize_scores, tables
-from spark_jobs.interval import Interval
+from spark_jobs import materialize_scores
 
 END = datetime(2026, 11, 16, tzinfo=UTC)
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             F.lit(at).alias("scored_at"),
         )
         predicate = f"scored_at = TIMESTAMP'{at:%Y-%m-%d %H:%M:%S}'"
-        tables.replace_where(scores, settings, tables.SCORES, predicate, ["scored_at"])
+        lake.replace_where(scores, settings, catalog.SCORES, predicate)
         interval = Interval(END - timedelta(hours=1), END)
         seconds = []
         with PeakRss() as memory:

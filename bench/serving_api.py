@@ -36,7 +36,7 @@ from pathlib import Path
 
 import redis
 
-from kairos.services import RedisProcess, free_port
+from devtools.services import RedisProcess, free_port
 from serving import auth
 from serving.layout import Layout
 from serving.materialize import begin_run, commit_run, write_rows

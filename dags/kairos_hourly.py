@@ -22,9 +22,9 @@ Every task is idempotent for its interval, so clearing or backfilling hours is s
 ``airflow backfill create --dag-id kairos_hourly --from-date ... --to-date ...
 --max-active-runs 1``. A failed task alerts (:mod:`kairos.alerts`), and so does a failed run,
 including one still going ``KAIROS_DAG_DEADLINE_MINUTES`` after it started (the run
-timeout: the next hour is due). Tasks declare the tables they
-write as Assets, so the UI shows the lineage. Business logic lives in ``spark_jobs/``; this
-file only wires it.
+timeout: the next hour is due). Each task's inlets and outlets (Assets, so the UI shows the
+lineage) come from what its job declares in ``spark_jobs/jobs.py``. Business logic lives in
+``spark_jobs/``; this file only wires it, and imports no Spark at parse time.
 """
 
 from __future__ import annotations
@@ -33,21 +33,20 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain, task
 
+from kairos import catalog
 from kairos.alerts import run_failed, task_failed
-from kairos.orchestration import asset, spark_submit_kwargs, table_asset
+from kairos.orchestration import lineage, spark_submit_kwargs
 from kairos.settings import get_settings
-from spark_jobs import tables
+from spark_jobs import jobs
 
 settings = get_settings()
 
 
-def spark_job(name: str, *writes: tuple[str, str], reads: tuple[tuple[str, str], ...] = ()):  # type: ignore[no-untyped-def]
+def spark_job(job: jobs.Job) -> SparkSubmitOperator:
     return SparkSubmitOperator(
-        **spark_submit_kwargs(name),
-        outlets=[table_asset(t) for t in writes],
-        inlets=[table_asset(t) for t in reads],
+        **spark_submit_kwargs(job.name, job.module), **lineage(job.reads, job.writes)
     )
 
 
@@ -71,7 +70,11 @@ with DAG(
     tags=["kairos", "lake", "features", "ml", "hourly"],
 ) as dag:
 
-    @task(task_id="drain_streams", execution_timeout=timedelta(minutes=10))
+    @task(
+        task_id="drain_streams",
+        execution_timeout=timedelta(minutes=10),
+        **lineage(reads=[catalog.STREAMS], writes=[]),
+    )
     def drain_streams() -> None:
         """Redis Streams (accepted events, decisions) -> landing files."""
         from serving.drain import drain_all
@@ -79,36 +82,20 @@ with DAG(
         drain_all()
 
     drain = drain_streams()
-    bronze = spark_job("bronze_events", tables.BRONZE_EVENTS, tables.QUARANTINE)
-    validate = spark_job("validate_events", tables.QUARANTINE, reads=(tables.BRONZE_EVENTS,))
-    silver = spark_job(
-        "silver_events", tables.SILVER_EVENTS, tables.IDENTITY_MAP, reads=(tables.BRONZE_EVENTS,)
-    )
-    customers = spark_job(
-        "silver_customers", tables.SILVER_CUSTOMERS, reads=(tables.SILVER_EVENTS,)
-    )
-    features = spark_job(
-        "gold_features",
-        tables.CUSTOMER_FEATURES,
-        tables.FEATURE_SNAPSHOTS,
-        reads=(tables.SILVER_EVENTS, tables.SILVER_CUSTOMERS),
-    )
-    train = SparkSubmitOperator(
-        **spark_submit_kwargs("train_models"),
-        inlets=[table_asset(tables.CUSTOMER_FEATURES), table_asset(tables.FEATURE_SNAPSHOTS)],
-        outlets=[asset("mlflow", settings.model_name), asset("mlflow", settings.segmenter_name)],
-    )
-    score = SparkSubmitOperator(
-        **spark_submit_kwargs("score_customers"),
-        inlets=[table_asset(tables.CUSTOMER_FEATURES), asset("mlflow", settings.model_name)],
-        outlets=[table_asset(tables.SCORES)],
-    )
-    materialize = SparkSubmitOperator(
-        **spark_submit_kwargs("materialize_scores"),
-        inlets=[table_asset(tables.SCORES), table_asset(tables.SILVER_CUSTOMERS)],
-        outlets=[asset("redis", "scores")],
-    )
-    decisions = spark_job("silver_decisions", tables.DECISIONS)
+    pipeline = [
+        spark_job(job)
+        for job in (
+            jobs.BRONZE_EVENTS,
+            jobs.VALIDATE_EVENTS,
+            jobs.SILVER_EVENTS,
+            jobs.SILVER_CUSTOMERS,
+            jobs.GOLD_FEATURES,
+            jobs.TRAIN_MODELS,
+            jobs.SCORE_CUSTOMERS,
+            jobs.MATERIALIZE_SCORES,
+        )
+    ]
+    decisions = spark_job(jobs.SILVER_DECISIONS)
 
-    drain >> bronze >> validate >> silver >> customers >> features >> train >> score >> materialize
+    chain(drain, *pipeline)
     drain >> decisions

@@ -19,10 +19,11 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
+from kairos import catalog
 from kairos.alerts import task_failed
-from kairos.orchestration import asset, spark_submit_kwargs, table_asset
+from kairos.orchestration import lineage, spark_submit_kwargs
 from kairos.settings import get_settings
-from spark_jobs import tables
+from spark_jobs import jobs
 
 settings = get_settings()
 
@@ -45,7 +46,7 @@ with DAG(
     tags=["kairos", "maintenance", "daily"],
 ) as dag:
 
-    @task(task_id="expire_redis_runs", inlets=[asset("redis", "scores")])
+    @task(task_id="expire_redis_runs", **lineage([catalog.SCORES_KEYSPACE], []))
     def expire_redis_runs() -> list[str]:
         """Every run but the live one expires (replaced, failed, abandoned)."""
         import redis
@@ -61,10 +62,7 @@ with DAG(
         print(f"expire_redis_runs: {len(runs)} run(s) expiring: {', '.join(runs) or 'none'}")
         return runs
 
-    @task(
-        task_id="prune_model_versions",
-        inlets=[asset("mlflow", settings.model_name), asset("mlflow", settings.segmenter_name)],
-    )
+    @task(task_id="prune_model_versions", **lineage([catalog.PROPENSITY, catalog.SEGMENTER], []))
     def prune_model_versions() -> dict[str, list[str]]:
         """Registered versions beyond the newest N without an alias are deleted."""
         from ml import retention, tracking
@@ -77,7 +75,8 @@ with DAG(
         return deleted
 
     SparkSubmitOperator(
-        **spark_submit_kwargs("maintain_lake"), inlets=[table_asset(t) for t in tables.ALL]
+        **spark_submit_kwargs(jobs.MAINTAIN_LAKE.name, jobs.MAINTAIN_LAKE.module),
+        **lineage(jobs.MAINTAIN_LAKE.reads, []),
     )
     expire_redis_runs()
     prune_model_versions()

@@ -43,12 +43,12 @@ def _step(text: str) -> None:
 def _print_gold(spark: SparkSession, settings: Settings) -> None:
     from pyspark.sql import functions as F
 
+    from kairos import catalog, lake
     from kairos.feature_defs import load_features, load_rfm
-    from spark_jobs import tables
 
     features = load_features(settings.feature_defs_dir)
     spec = load_rfm(settings.feature_defs_dir, features)
-    gold = tables.read(spark, settings, tables.CUSTOMER_FEATURES)
+    gold = lake.read(spark, settings, catalog.CUSTOMER_FEATURES)
     latest = gold.agg(F.max("as_of").alias("latest")).collect()[0]["latest"]
     current = gold.where(F.col("as_of") == F.lit(latest))
     sizes = {r["rfm_segment"]: r["count"] for r in current.groupBy("rfm_segment").count().collect()}
@@ -59,7 +59,7 @@ def _print_gold(spark: SparkSession, settings: Settings) -> None:
     print("    RFM segments:")
     for name in spec.segment_names:
         print(f"      {name:20s} {sizes.get(name, 0):>7,}")
-    snapshots = tables.read(spark, settings, tables.FEATURE_SNAPSHOTS)
+    snapshots = lake.read(spark, settings, catalog.FEATURE_SNAPSHOTS)
     print(f"    gold.feature_snapshots: {snapshots.select('as_of').distinct().count()} as_of")
 
 
@@ -97,9 +97,9 @@ def _print_models(settings: Settings) -> None:
 def _print_scores(spark: SparkSession, settings: Settings, hour: datetime) -> None:
     from pyspark.sql import functions as F
 
-    from spark_jobs import tables
+    from kairos import catalog, lake
 
-    scores = tables.read(spark, settings, tables.SCORES).where(
+    scores = lake.read(spark, settings, catalog.SCORES).where(
         F.col("scored_at") == F.lit(hour.replace(tzinfo=None))
     )
     rows = (
@@ -121,19 +121,19 @@ def _print_scores(spark: SparkSession, settings: Settings, hour: datetime) -> No
 def _print_tables(spark: SparkSession, settings: Settings) -> None:
     from pyspark.sql import functions as F
 
-    from spark_jobs import tables
+    from kairos import catalog, lake
 
     _step("tables")
-    for name in tables.ALL:
-        if not tables.exists(spark, settings.table_path(*name)):
-            print(f"    {'.'.join(name):28s}   (none yet)")
+    for table in catalog.TABLES:
+        if not lake.exists(spark, settings, table):
+            print(f"    {table.qualified:28s}   (none yet)")
             continue
-        rows = tables.read(spark, settings, name).count()
-        print(f"    {'.'.join(name):28s} {rows:>9,} rows   {settings.table_path(*name)}")
+        rows = lake.read(spark, settings, table).count()
+        print(f"    {table.qualified:28s} {rows:>9,} rows   {table.path(settings)}")
 
     _step("quarantine by reason")
     reasons = (
-        tables.read(spark, settings, tables.QUARANTINE)
+        lake.read(spark, settings, catalog.QUARANTINE)
         .select("stage", F.explode("violations").alias("v"))
         .groupBy("stage", F.col("v.kind").alias("kind"))
         .count()
@@ -142,12 +142,12 @@ def _print_tables(spark: SparkSession, settings: Settings) -> None:
     )
     for row in reasons:
         print(f"    {row['stage']:13s} {row['kind']:20s} {row['count']:>6,}")
-    example = tables.read(spark, settings, tables.QUARANTINE).orderBy("event_id").first()
+    example = lake.read(spark, settings, catalog.QUARANTINE).orderBy("event_id").first()
     if example:
         print(f"    e.g. {example['reason']}")
 
     _step("silver.events")
-    silver = tables.read(spark, settings, tables.SILVER_EVENTS)
+    silver = lake.read(spark, settings, catalog.SILVER_EVENTS)
     stats = silver.agg(
         F.countDistinct("customer_id").alias("customers"),
         F.sum(F.col("identity_stitched").cast("int")).alias("stitched"),
@@ -163,7 +163,7 @@ def _print_tables(spark: SparkSession, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kairos.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--customers", type=int, default=4_000)
     parser.add_argument(
         "--days",
@@ -199,12 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
     )
 
-    from kairos import demo_serving
-    from kairos.dag_runs import airflow_env, run_hour
-    from kairos.services import RedisProcess
+    from devtools import demo_serving
+    from devtools.dag_runs import airflow_env, run_hour
+    from devtools.services import RedisProcess
+    from kairos.interval import Interval
     from kairos.spark import get_spark
-    from spark_jobs import lake, score_customers, train_models
-    from spark_jobs.interval import Interval
+    from spark_jobs import pipeline, score_customers, train_models
 
     history = Interval(DEMO_START, end - timedelta(hours=args.dag_hours))
     spark = get_spark("kairos-demo", settings)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     served = settings.model_copy(update={"redis_url": redis_server.url})
     try:
         _step(f"history {history} in one interval: landing -> bronze -> gate -> silver -> gold")
-        lake.run(spark, settings, history)
+        pipeline.run(spark, settings, history)
         bootstrap = Interval(history.end - timedelta(hours=1), history.end)
         _step(f"first models as of {history.end:%Y-%m-%d %H:%M}: segmenter + propensity, scores")
         trained = train_models.run(spark, settings, bootstrap)

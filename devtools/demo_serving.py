@@ -25,13 +25,13 @@ import uvicorn
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from kairos.dag_runs import settings_env
-from kairos.services import free_port
+from devtools.dag_runs import settings_env
+from devtools.services import free_port
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
 from serving import auth
 from serving.api import create_app
-from spark_jobs import tables
-from spark_jobs.interval import Interval
 
 
 @contextmanager
@@ -93,7 +93,7 @@ def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
     )
     print("\n".join("    " + line for line in (summary.stdout + summary.stderr).splitlines()))
     top = (
-        tables.read(spark, settings, tables.SCORES)
+        lake.read(spark, settings, catalog.SCORES)
         .where(F.col("scored_at") == F.lit(hour.naive_end))
         .orderBy(F.col("score").desc(), "customer_id")
         .select("customer_id", "segment")

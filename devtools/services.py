@@ -1,6 +1,6 @@
 """Local services of the embedded stack: Redis, Airflow (standalone), the MLflow UI, the API.
 
-``python -m kairos.services up|down|status`` backs ``make up`` / ``make down``. The test
+``python -m devtools.services up|down|status`` backs ``make up`` / ``make down``. The test
 suite uses :class:`RedisProcess` directly to run a throw-away redis-server on a free port.
 """
 
@@ -271,7 +271,7 @@ def status(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kairos.services", description="Start, stop or list the local services."
+        prog="python -m devtools.services", description="Start, stop or list the local services."
     )
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ resolved when ``KAIROS_SPARK_S3_JARS=true`` or the lake root is ``s3a://``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -24,14 +25,20 @@ from kairos.settings import Settings, get_settings
 MANIFEST = "manifest.json"
 
 
+def _pyspark_jars() -> Path:
+    """The jars folder of the installed pyspark (found without importing it)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pyspark is not installed; run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations))) / "jars"
+
+
 def _versions() -> tuple[str, str, str]:
     """(spark major.minor, delta version, hadoop version) of the installed packages."""
     from importlib.metadata import version
 
-    import pyspark
-
-    spark_mm = ".".join(pyspark.__version__.split(".")[:2])
-    jars_dir = Path(pyspark.__file__).parent / "jars"
+    spark_mm = ".".join(version("pyspark").split(".")[:2])
+    jars_dir = _pyspark_jars()
     hadoop = next(
         (
             p.name.removeprefix("hadoop-client-api-").removesuffix(".jar")
@@ -72,9 +79,7 @@ def _artifact(jar_name: str) -> str:
 
 def _not_shipped_with_spark(jars: list[Path]) -> list[Path]:
     """Drop transitive jars pyspark already ships (hadoop, parquet, jackson...): Spark's own win."""
-    import pyspark
-
-    shipped = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    shipped = {_artifact(p.name) for p in _pyspark_jars().glob("*.jar")}
     return [j for j in jars if _artifact(j.name) not in shipped]
 
 

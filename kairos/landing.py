@@ -93,6 +93,20 @@ class S3Landing:
         return sorted(keys)
 
 
+def landed_hours(
+    store: LandingStore, hours: list[datetime], dataset: str = "events"
+) -> list[datetime]:
+    """The ``hours`` with at least one landed ``.jsonl`` file: one listing per day, not per hour."""
+    present: list[datetime] = []
+    for day in sorted({hour.date() for hour in hours}):
+        keys = store.list_keys(f"{dataset}/dt={day:%Y-%m-%d}/")
+        folders = {key.rsplit("/", 1)[0] for key in keys if key.endswith(".jsonl")}
+        present.extend(
+            hour for hour in hours if hour.date() == day and hour_prefix(hour, dataset) in folders
+        )
+    return present
+
+
 def open_landing(settings: Settings | None = None) -> LandingStore:
     """The landing store the settings point at (local folder or ``s3://``)."""
     settings = settings or get_settings()

@@ -1,18 +1,22 @@
-"""How Airflow launches Kairos Spark jobs: the arguments of a ``SparkSubmitOperator``.
+"""How Airflow launches Kairos jobs: operator arguments and lineage, with no Spark imported.
 
 DAG files stay wiring only; this module knows where a job's entry point is, which Spark
-configuration and jars it needs (the same as :func:`kairos.spark.build_conf`) and how the
-data interval reaches it (``--start``/``--end`` from Airflow's template variables).
+configuration and jars it needs (the same as :func:`kairos.spark_conf.build_conf`), how the data
+interval reaches it (``--start``/``--end`` from Airflow's template variables), and how the
+datasets a job declares become Airflow Assets. Airflow is imported only inside functions, so
+the core stays importable without it.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kairos.catalog import Dataset, Keyspace, Model, Table
 from kairos.settings import PROJECT_ROOT, Settings, get_settings
-from kairos.spark import build_conf
+from kairos.spark_conf import build_conf
 
 SPARK_CONN_ID = "kairos_spark"
 INTERVAL_ARGS = [
@@ -25,15 +29,16 @@ INTERVAL_ARGS = [
 _SUBMIT_FLAGS = {"spark.jars", "spark.jars.packages", "spark.jars.ivy", "spark.driver.memory"}
 
 
-def job_path(name: str) -> str:
-    path = PROJECT_ROOT / "spark_jobs" / f"{name}.py"
+def job_path(module: str) -> str:
+    """The file of a job module (``spark_jobs.bronze_events`` -> ``.../bronze_events.py``)."""
+    path = PROJECT_ROOT.joinpath(*module.split(".")).with_suffix(".py")
     if not path.exists():
-        raise FileNotFoundError(f"no Spark job {name!r} at {path}")
+        raise FileNotFoundError(f"no Spark job {module!r} at {path}")
     return str(path)
 
 
-def spark_submit_kwargs(name: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Keyword arguments of a ``SparkSubmitOperator`` running ``spark_jobs/<name>.py``."""
+def spark_submit_kwargs(name: str, module: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Keyword arguments of a ``SparkSubmitOperator`` running the job module ``module``."""
     settings = settings or get_settings()
     conf = build_conf(settings)
     submit_conf = {k: v for k, v in conf.items() if k not in _SUBMIT_FLAGS}
@@ -46,7 +51,7 @@ def spark_submit_kwargs(name: str, settings: Settings | None = None) -> dict[str
     return {
         "task_id": name,
         "conn_id": SPARK_CONN_ID,
-        "application": job_path(name),
+        "application": job_path(module),
         "application_args": INTERVAL_ARGS,
         "name": f"kairos-{name}",
         "conf": submit_conf,
@@ -58,18 +63,32 @@ def spark_submit_kwargs(name: str, settings: Settings | None = None) -> dict[str
     }
 
 
-def asset(kind: str, name: str) -> Any:
-    """An Airflow Asset for lineage in the UI: ``asset("lake", "gold.scores")``.
+def asset(dataset: Dataset, settings: Settings | None = None) -> Any:
+    """The Airflow Asset naming ``dataset``, for lineage in the UI.
 
-    Kinds: ``lake`` (Delta tables), ``mlflow`` (registered models), ``redis`` (the live
-    scores run). The URI (``x-kairos://<kind>/<name>``) names the thing, not where it is
-    stored, so lineage is the same on a laptop and on S3. The hourly DAG stays time-scheduled:
-    Assets are outlets and inlets, never schedules, so every run keeps its data interval.
+    Kinds: ``lake`` (Delta tables), ``mlflow`` (registered models), ``redis`` (keyspaces).
+    The URI (``x-kairos://<kind>/<name>``) names the thing, not where it is stored, so lineage
+    is the same on a laptop and on S3. The DAGs stay time-scheduled: Assets are outlets and
+    inlets, never schedules, so every run keeps its data interval.
     """
     from airflow.sdk import Asset
 
+    settings = settings or get_settings()
+    if isinstance(dataset, Table):
+        kind, name = "lake", dataset.qualified
+    elif isinstance(dataset, Model):
+        kind, name = "mlflow", dataset.registered_name(settings)
+    else:
+        assert isinstance(dataset, Keyspace)
+        kind, name = "redis", dataset.name
     return Asset(name=f"{kind}:{name}", uri=f"x-kairos://{kind}/{name}", group=kind)
 
 
-def table_asset(table: tuple[str, str]) -> Any:
-    return asset("lake", ".".join(table))
+def lineage(
+    reads: Iterable[Dataset], writes: Iterable[Dataset], settings: Settings | None = None
+) -> dict[str, list[Any]]:
+    """``inlets`` and ``outlets`` for an operator, from what a job declares."""
+    return {
+        "inlets": [asset(d, settings) for d in reads],
+        "outlets": [asset(d, settings) for d in writes],
+    }

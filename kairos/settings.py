@@ -217,10 +217,6 @@ class Settings(BaseSettings):
         """True when the landing store is on S3 (boto3 is used for it)."""
         return self.landing_root.startswith("s3://")
 
-    def table_path(self, layer: str, name: str) -> str:
-        """Location of a Delta table, e.g. ``table_path("bronze", "events")``."""
-        return f"{self.lake_root.rstrip('/')}/{layer}/{name}"
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

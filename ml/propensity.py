@@ -35,7 +35,7 @@ from sklearn.metrics import (
 
 from kairos.settings import Settings
 from ml import tracking
-from ml.dataset import TrainingData, features_hash
+from ml.training_data import TrainingData, features_hash
 
 SEED = 7
 PARAMS: dict[str, Any] = {

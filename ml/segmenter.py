@@ -1,11 +1,11 @@
 """The RFM segmenter as an MLflow model: quintile edges + the segment map, fitted each hour.
 
-Fitting happens in Spark (:func:`spark_jobs.rfm.fit_edges`, only 12 numbers reach the
-driver). The fitted edges and the segment map are logged as params and a JSON artifact and
-saved in a pyfunc model, registered under ``KAIROS_SEGMENTER_NAME`` with the ``@champion``
-alias on the newest fit. The pyfunc scores pandas frames (for notebooks and serving); the
-scoring job applies the same edges in Spark with :func:`spark_jobs.rfm.score` (a parity test
-holds them together).
+Fitting happens in Spark (``spark_jobs.rfm.fit_edges``, only 12 numbers reach the driver).
+The fitted edges and the segment map are logged as params and a JSON artifact and saved in a
+pyfunc model, registered under ``KAIROS_SEGMENTER_NAME`` with the ``@champion`` alias on the
+newest fit. The pyfunc scores pandas frames (for notebooks and serving) with
+:func:`kairos.rfm.score_frame`; the scoring job applies the same edges in Spark (a parity test
+holds them together). Loading the model needs no Spark.
 """
 
 from __future__ import annotations
@@ -14,25 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from kairos.feature_defs import RfmSpec
+from kairos.rfm import RfmEdges, score_frame
 from kairos.settings import Settings
 from ml import tracking
-from spark_jobs.rfm import RfmEdges
-
-OUTPUT_COLUMNS = ["r_score", "f_score", "m_score", "fm_score", "rfm_segment"]
-
-
-def _bucket(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
-    """1 + the number of edges each value is above (NaN compares false: bucket 1)."""
-    return 1 + (values[:, None] > np.asarray(edges)[None, :]).sum(axis=1)
 
 
 class RfmSegmenter(PythonModel):
-    """Pandas scoring with fixed edges: the same rules as :func:`spark_jobs.rfm.score`."""
+    """Pandas scoring with fixed edges: the rule of :mod:`kairos.rfm`."""
 
     def __init__(self, spec: dict[str, Any], edges: dict[str, Any]) -> None:
         self.spec = spec
@@ -44,31 +36,10 @@ class RfmSegmenter(PythonModel):
 
     @property
     def rfm_edges(self) -> RfmEdges:
-        e = self.edges
-        return RfmEdges(
-            tuple(e["recency"]), tuple(e["frequency"]), tuple(e["monetary"]), int(e["customers"])
-        )
+        return RfmEdges.from_dict(self.edges)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        spec, edges = self.rfm_spec, self.rfm_edges
-        recency = pd.to_numeric(model_input[spec.recency], errors="coerce").to_numpy(float)
-        frequency = pd.to_numeric(model_input[spec.frequency]).fillna(0).to_numpy(float)
-        monetary = pd.to_numeric(model_input[spec.monetary]).fillna(0).to_numpy(float)
-        bought = ~np.isnan(recency) & (frequency > 0)
-        r = 6 - _bucket(recency, edges.recency)
-        f = _bucket(frequency, edges.frequency)
-        m = _bucket(monetary, edges.monetary)
-        fm = (f + m + 1) // 2
-        segments = [
-            spec.segment(int(ri), int(fmi)) if ok else spec.no_purchase_segment
-            for ok, ri, fmi in zip(bought, r, fm, strict=True)
-        ]
-        out = pd.DataFrame(
-            {"r_score": r, "f_score": f, "m_score": m, "fm_score": fm}, index=model_input.index
-        ).astype("Int64")
-        out.loc[~bought, ["r_score", "f_score", "m_score", "fm_score"]] = pd.NA
-        out["rfm_segment"] = segments
-        return out
+        return score_frame(model_input, self.rfm_spec, self.rfm_edges)
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,15 @@ from datetime import UTC, datetime
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from kairos.landing import hour_prefix, spark_location
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
 from spark_jobs.contract import event_struct, with_violations
-from spark_jobs.interval import Interval, job_main
+from spark_jobs.landed import landed_hours, read_landed
 
-PARTITIONS = ["dt", "hour"]
+JOB = jobs.BRONZE_EVENTS
 STAGE = "contract"
 
 
@@ -87,44 +89,9 @@ def quarantine_rows(
     )
 
 
-def read_landed(
-    spark: SparkSession, settings: Settings, hours: list[datetime], dataset: str = "events"
-) -> DataFrame:
-    """The landed lines of ``hours`` with their source file and landed hour (from the path)."""
-    root = spark_location(settings.landing_root).rstrip("/")
-    folders = [f"{root}/{hour_prefix(hour, dataset)}" for hour in hours]
-    source = F.col("_metadata.file_path")
-    landed = F.concat_ws(
-        " ",
-        F.regexp_extract(source, r"/dt=(\d{4}-\d{2}-\d{2})/", 1),
-        F.concat(F.regexp_extract(source, r"/hour=(\d{2})/", 1), F.lit(":00:00")),
-    )
-    return (
-        spark.read.option("pathGlobFilter", "*.jsonl")
-        .text(folders)
-        .withColumn("source_file", source)
-        .withColumn("landed_hour", F.to_timestamp(landed))
-    )
-
-
-def landed_hours(
-    spark: SparkSession, settings: Settings, hours: list[datetime], dataset: str = "events"
-) -> list[datetime]:
-    """The hours whose landing folder exists (through Hadoop FS: local or s3a)."""
-    root = spark_location(settings.landing_root).rstrip("/")
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    present = []
-    for hour in hours:
-        path = jvm.org.apache.hadoop.fs.Path(f"{root}/{hour_prefix(hour, dataset)}")  # type: ignore[union-attr]
-        if path.getFileSystem(conf).exists(path):
-            present.append(hour)
-    return present
-
-
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[int, int]:
     """Load the interval's landed hours; returns (bronze rows, quarantined rows)."""
-    hours = landed_hours(spark, settings, interval.hours)
+    hours = landed_hours(settings, interval.hours)
     if not hours:
         print(f"bronze.events: nothing landed in {interval}")
         return 0, 0
@@ -132,19 +99,14 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[in
     checked = check_contract(read_landed(spark, settings, hours)).persist()
     try:
         predicate = interval.landed_hour_predicate()
-        tables.replace_where(
-            valid_events(checked, ingested_at),
-            settings,
-            tables.BRONZE_EVENTS,
-            predicate,
-            PARTITIONS,
+        lake.replace_where(
+            valid_events(checked, ingested_at), settings, catalog.BRONZE_EVENTS, predicate
         )
-        tables.replace_where(
+        lake.replace_where(
             quarantined(checked, ingested_at),
             settings,
-            tables.QUARANTINE,
+            catalog.QUARANTINE,
             f"{predicate} AND stage = '{STAGE}'",
-            PARTITIONS,
         )
         counts = checked.groupBy((F.size("violations") == 0).alias("ok")).count().collect()
     finally:
@@ -159,7 +121,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[in
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("bronze_events", "Landed JSON Lines -> bronze.events + quarantine.", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

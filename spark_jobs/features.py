@@ -4,7 +4,7 @@
 column as of an instant. It only reads what was *known* then: events that occurred at or
 before ``as_of`` and had landed before it (``landed_hour < as_of``), so a snapshot computed
 today for last Tuesday equals the one computed last Tuesday, and no feature sees the
-future its label is taken from (:func:`with_labels`).
+future its label is taken from (:func:`ml.labels.with_labels`).
 
 Each definition and window becomes one conditional aggregate inside a single ``groupBy``
 (one pass over the events, whatever the number of features); ratios are computed from two
@@ -13,7 +13,7 @@ aggregated columns afterwards; defaults fill what matched nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
@@ -22,17 +22,11 @@ from pyspark.sql import types as T
 
 from kairos.feature_defs import Column as FeatureColumn
 from kairos.feature_defs import DefinitionError, FeatureDef, FeatureSet
+from kairos.interval import naive_utc
 
 DTYPES = {"long": T.LongType(), "double": T.DoubleType(), "string": T.StringType()}
 _MICROS_PER_DAY = 86_400_000_000
 _NUMERIC = (T.NumericType,)
-
-
-def _naive_utc(instant: datetime) -> datetime:
-    """Spark literals are session-time (UTC here): drop the tzinfo after converting."""
-    if instant.tzinfo is None:
-        return instant
-    return instant.astimezone(UTC).replace(tzinfo=None)
 
 
 def scan_start(features: FeatureSet, as_of: datetime) -> datetime | None:
@@ -40,12 +34,12 @@ def scan_start(features: FeatureSet, as_of: datetime) -> datetime | None:
     lengths = [c.window.length for c in features.columns]
     if any(length is None for length in lengths):
         return None
-    return _naive_utc(as_of) - max(length for length in lengths if length is not None)
+    return naive_utc(as_of) - max(length for length in lengths if length is not None)
 
 
 def known_events(events: DataFrame, as_of: datetime, since: datetime | None) -> DataFrame:
     """Customer events known at ``as_of``: occurred in (since, as_of] and landed before it."""
-    at = F.lit(_naive_utc(as_of))
+    at = F.lit(naive_utc(as_of))
     known = (
         F.col("customer_id").isNotNull()
         & (F.col("occurred_at") <= at)
@@ -127,7 +121,7 @@ def features_as_of(events: DataFrame, features: FeatureSet, as_of: datetime) -> 
     those with any known event in the scanned range (the longest window).
     """
     check_expressions(features, events)
-    at = _naive_utc(as_of)
+    at = naive_utc(as_of)
     known = known_events(events, as_of, scan_start(features, as_of))
     plain = [c for c in features.columns if c.feature.aggregation != "ratio"]
     grouped = known.groupBy("customer_id").agg(*[_aggregate(c, at).alias(c.name) for c in plain])
@@ -150,36 +144,3 @@ def _finish(value: Column, feature: FeatureDef) -> Column:
     if feature.default is None:
         return typed
     return F.coalesce(typed, F.lit(feature.default).cast(DTYPES[feature.dtype]))
-
-
-def with_labels(
-    snapshots: DataFrame, events: DataFrame, horizon_days: int, known_until: datetime
-) -> DataFrame:
-    """Add ``label`` (purchased in (as_of, as_of + horizon]) and ``label_complete``.
-
-    ``known_until`` is the end of the processed data; a label is complete only when its whole
-    horizon lies before it (an incomplete label is 0 so far, not a negative: train on complete
-    labels only).
-    """
-    horizon = F.expr(f"INTERVAL {int(horizon_days)} DAYS")
-    purchases = events.where(
-        (F.col("event_type") == "purchase") & F.col("customer_id").isNotNull()
-    ).select(F.col("customer_id").alias("_buyer"), F.col("occurred_at").alias("_bought_at"))
-    snap = snapshots.alias("s")
-    bought = (
-        snap.select("customer_id", "as_of")
-        .join(
-            purchases,
-            (F.col("_buyer") == F.col("customer_id"))
-            & (F.col("_bought_at") > F.col("as_of"))
-            & (F.col("_bought_at") <= F.col("as_of") + horizon),
-            "left_semi",
-        )
-        .withColumn("_bought", F.lit(1))
-    )
-    return (
-        snap.join(bought, ["customer_id", "as_of"], "left")
-        .withColumn("label", F.coalesce(F.col("_bought"), F.lit(0)).cast("int"))
-        .withColumn("label_complete", (F.col("as_of") + horizon) <= F.lit(_naive_utc(known_until)))
-        .drop("_bought")
-    )

@@ -10,7 +10,7 @@ For the interval ``[start, end)``:
 * **gold.feature_snapshots** gets the same rows for every snapshot instant in
   ``(start, end]`` (as_of hours that are multiples of ``KAIROS_FEATURE_SNAPSHOT_HOURS``,
   daily at 00:00 UTC by default), kept ``KAIROS_FEATURE_SNAPSHOT_RETENTION_DAYS``. Training
-  derives labels from them (:func:`spark_jobs.features.with_labels`).
+  derives labels from them (:func:`ml.labels.with_labels`).
 
 Features only use events known at their ``as_of`` (see :mod:`spark_jobs.features`), and
 each partition is replaced whole, so reruns and backfills leave the same tables.
@@ -22,16 +22,20 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
+from kairos.catalog import Table
 from kairos.feature_defs import FeatureSet, RfmSpec, load_features, load_rfm
+from kairos.interval import Interval, naive_utc
 from kairos.settings import Settings
 from spark_jobs import features as compiler
-from spark_jobs import rfm, tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs, rfm
+from spark_jobs.cli import job_main
+
+JOB = jobs.GOLD_FEATURES
 
 
 @dataclass
@@ -66,25 +70,17 @@ def _as_of_predicate(instants: list[datetime]) -> str:
     return f"as_of IN ({values})"
 
 
-def _write(
-    frame: DataFrame, settings: Settings, table: tuple[str, str], instants: list[datetime]
-) -> None:
-    tables.replace_where(
-        frame, settings, table, _as_of_predicate(instants), ["as_of"], merge_schema=True
-    )
+def _write(frame: DataFrame, settings: Settings, table: Table, instants: list[datetime]) -> None:
+    lake.replace_where(frame, settings, table, _as_of_predicate(instants), merge_schema=True)
 
 
-def _expire(
-    spark: SparkSession, settings: Settings, table: tuple[str, str], before: datetime
-) -> None:
-    path = settings.table_path(*table)
-    cutoff = before.astimezone(UTC).replace(tzinfo=None)
-    DeltaTable.forPath(spark, path).delete(F.col("as_of") < F.lit(cutoff))
+def _expire(spark: SparkSession, settings: Settings, table: Table, before: datetime) -> None:
+    lake.delete(spark, settings, table, f"as_of < TIMESTAMP'{naive_utc(before):%Y-%m-%d %H:%M:%S}'")
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldReport | None:
     """Write the interval's current features and snapshots; returns what was written."""
-    if not tables.exists(spark, settings.table_path(*tables.SILVER_EVENTS)):
+    if not lake.exists(spark, settings, catalog.SILVER_EVENTS):
         print(f"gold features: no silver.events yet; nothing to do for {interval}")
         return None
     features = load_features(settings.feature_defs_dir)
@@ -92,7 +88,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
     instants = snapshot_instants(interval, settings.feature_snapshot_hours)
     earliest = min([interval.end, *instants])
     since = compiler.scan_start(features, earliest)
-    events = tables.read(spark, settings, tables.SILVER_EVENTS)
+    events = lake.read(spark, settings, catalog.SILVER_EVENTS)
     if since is not None:  # partition pruning: only the event dates the windows need
         events = events.where(F.col("event_date") >= F.lit(since.date()))
     events = events.persist(StorageLevel.MEMORY_AND_DISK) if instants else events
@@ -100,8 +96,8 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
     current = customer_features(events, features, spec, interval.end)
     report = GoldReport(interval.end, len(features.columns), 0)
     try:
-        _write(current, settings, tables.CUSTOMER_FEATURES, [interval.end])
-        written = tables.read(spark, settings, tables.CUSTOMER_FEATURES).where(
+        _write(current, settings, catalog.CUSTOMER_FEATURES, [interval.end])
+        written = lake.read(spark, settings, catalog.CUSTOMER_FEATURES).where(
             F.expr(_as_of_predicate([interval.end]))
         )
         report.segments = {
@@ -111,7 +107,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
         _expire(
             spark,
             settings,
-            tables.CUSTOMER_FEATURES,
+            catalog.CUSTOMER_FEATURES,
             interval.end - timedelta(hours=settings.feature_retention_hours),
         )
         if instants:
@@ -124,17 +120,17 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
             union = frames[0]
             for frame in frames[1:]:
                 union = union.unionByName(frame)
-            _write(union, settings, tables.FEATURE_SNAPSHOTS, instants)
+            _write(union, settings, catalog.FEATURE_SNAPSHOTS, instants)
             report.snapshots = len(instants)
             report.snapshot_rows = (
-                tables.read(spark, settings, tables.FEATURE_SNAPSHOTS)
+                lake.read(spark, settings, catalog.FEATURE_SNAPSHOTS)
                 .where(F.expr(_as_of_predicate(instants)))
                 .count()
             )
             _expire(
                 spark,
                 settings,
-                tables.FEATURE_SNAPSHOTS,
+                catalog.FEATURE_SNAPSHOTS,
                 interval.end - timedelta(days=settings.feature_snapshot_retention_days),
             )
     finally:
@@ -154,9 +150,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main(
-        "gold_features", "silver.events -> gold.customer_features (+ snapshots).", run, argv
-    )
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

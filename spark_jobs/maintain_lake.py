@@ -16,9 +16,14 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from kairos import catalog, lake
+from kairos.catalog import Table
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
+
+JOB = jobs.MAINTAIN_LAKE
 
 # Delta refuses a retention below 7 days unless this check is off (concurrent readers of old
 # versions could lose files); Kairos turns it off only when the setting asks for less.
@@ -33,21 +38,18 @@ class TableMaintenance:
     files_removed_by_optimize: int
 
 
-def _live_files(spark: SparkSession, path: str) -> int:
-    return int(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"])  # type: ignore[index]
-
-
 def maintain_table(
-    spark: SparkSession, path: str, retention_hours: int, name: str = ""
+    spark: SparkSession, settings: Settings, table: Table, retention_hours: int
 ) -> TableMaintenance:
-    from delta.tables import DeltaTable
-
-    table = DeltaTable.forPath(spark, path)
-    before = _live_files(spark, path)
-    optimized = table.optimize().executeCompaction().first()
-    removed = int(optimized["metrics"]["numFilesRemoved"]) if optimized else 0
-    table.vacuum(retention_hours)
-    return TableMaintenance(name or path, before, _live_files(spark, path), removed)
+    before = lake.live_files(spark, settings, table)
+    metrics = lake.optimize(spark, settings, table)
+    lake.vacuum(spark, settings, table, retention_hours)
+    return TableMaintenance(
+        table.qualified,
+        before,
+        lake.live_files(spark, settings, table),
+        int(metrics.get("numFilesRemoved", 0)),
+    )
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[TableMaintenance]:
@@ -59,11 +61,10 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[Tab
         )
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     done = []
-    for table in tables.ALL:
-        path = settings.table_path(*table)
-        if not tables.exists(spark, path):
+    for table in catalog.TABLES:
+        if not lake.exists(spark, settings, table):
             continue
-        result = maintain_table(spark, path, retention, ".".join(table))
+        result = maintain_table(spark, settings, table, retention)
         done.append(result)
         print(
             f"maintain_lake: {result.table:28s} files {result.files_before:>5} -> "
@@ -74,7 +75,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[Tab
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("maintain_lake", "OPTIMIZE and VACUUM every Delta table.", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

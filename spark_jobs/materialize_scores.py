@@ -12,29 +12,26 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pyarrow as pa
 import redis
+from pyspark import TaskContext
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.consent import default_consent
+from kairos.interval import Interval
 from kairos.settings import Settings
+from serving import materialize
 from serving.layout import Layout
-from serving.materialize import (
-    PARTITION_SCHEMA,
-    begin_run,
-    commit_run,
-    expire_run,
-    expire_stale_runs,
-    fail_run,
-    mirror_consent_partition,
-    write_partition,
-    write_summary,
-)
-from spark_jobs import tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
 
+JOB = jobs.MATERIALIZE_SCORES
+PARTITION_SCHEMA = "counter string, rows long"
 COLUMNS = ["customer_id", "model_name", "model_version", "score", "decile", "segment", "scored_at"]
 
 
@@ -48,19 +45,47 @@ class MaterializeReport:
     consent_mirrored: int
 
 
+Batches = Iterator[pa.RecordBatch]
+
+
+def write_scores(redis_url: str, layout: Layout, run: str) -> Callable[[Batches], Batches]:
+    """A ``mapInArrow`` function: each partition writes its scores into ``run`` and yields its
+    counters (:data:`PARTITION_SCHEMA`)."""
+
+    def write(batches: Batches) -> Batches:
+        context = TaskContext.get()
+        partition = context.partitionId() if context else 0
+        counters = materialize.write_partition(redis_url, layout, run, partition, batches)
+        yield pa.RecordBatch.from_pydict(
+            {"counter": list(counters), "rows": list(counters.values())}
+        )
+
+    return write
+
+
+def write_consent(
+    redis_url: str, layout: Layout, ttl_ms: int, channels: list[str]
+) -> Callable[[Batches], Batches]:
+    """A ``mapInArrow`` function: each partition mirrors its customers' consent."""
+
+    def write(batches: Batches) -> Batches:
+        count = materialize.mirror_consent(redis_url, layout, ttl_ms, channels, batches)
+        yield pa.RecordBatch.from_pydict({"written": [count]})
+
+    return write
+
+
 def mirror_consent(spark: SparkSession, settings: Settings, layout: Layout) -> int:
     """Every customer's consent from silver.customers into Redis (newer changes win)."""
-    if not tables.exists(spark, settings.table_path(*tables.SILVER_CUSTOMERS)):
+    if not lake.exists(spark, settings, catalog.SILVER_CUSTOMERS):
         return 0
     channels = list(default_consent(settings.feature_defs_dir))
-    customers = tables.read(spark, settings, tables.SILVER_CUSTOMERS).select(
+    customers = lake.read(spark, settings, catalog.SILVER_CUSTOMERS).select(
         "customer_id", "consent_updated_at", *[f"consent_{ch}" for ch in channels]
     )
+    ttl_ms = settings.consent_ttl_hours * 3_600_000
     written = customers.mapInArrow(
-        mirror_consent_partition(
-            settings.redis_url, layout, settings.consent_ttl_hours * 3_600_000, channels
-        ),
-        "written long",
+        write_consent(settings.redis_url, layout, ttl_ms, channels), "written long"
     ).collect()
     return sum(row.written for row in written)
 
@@ -69,12 +94,12 @@ def run(
     spark: SparkSession, settings: Settings, interval: Interval, layout: Layout | None = None
 ) -> MaterializeReport | None:
     layout = layout or Layout()
-    if not tables.exists(spark, settings.table_path(*tables.SCORES)):
+    if not lake.exists(spark, settings, catalog.SCORES):
         print("materialize: no gold.scores yet; nothing to do")
         return None
     scored_at = interval.naive_end
     rows = (
-        tables.read(spark, settings, tables.SCORES)
+        lake.read(spark, settings, catalog.SCORES)
         .where(F.col("scored_at") == F.lit(scored_at))
         .select(*COLUMNS)
     )
@@ -84,23 +109,23 @@ def run(
         return None
     client = redis.Redis.from_url(settings.redis_url)
     began = time.monotonic()
-    run_id = begin_run(client, layout, interval.end, {"rows_expected": expected})
+    run_id = materialize.begin_run(client, layout, interval.end, {"rows_expected": expected})
     try:
         counters: dict[str, int] = {}
         for counter, count in rows.mapInArrow(
-            write_partition(settings.redis_url, layout, run_id), PARTITION_SCHEMA
+            write_scores(settings.redis_url, layout, run_id), PARTITION_SCHEMA
         ).collect():  # a few small rows per partition
             counters[counter] = counters.get(counter, 0) + count
         counters.pop("written", None)
-        write_summary(client, layout, run_id, counters)
-        previous = commit_run(client, layout, run_id, expected)
+        materialize.write_summary(client, layout, run_id, counters)
+        previous = materialize.commit_run(client, layout, run_id, expected)
     except Exception as err:
-        fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
-        expire_run(client, layout, run_id)
+        materialize.fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
+        materialize.expire_run(client, layout, run_id)
         print(f"materialize: run {run_id} failed ({err}); the previous run stays live")
         raise
     seconds = time.monotonic() - began
-    expired = expire_stale_runs(client, layout)
+    expired = materialize.expire_stale_runs(client, layout)
     mirrored = mirror_consent(spark, settings, layout)
     print(
         f"materialize: run {run_id} live with {expected:,} customers in {seconds:.1f}s "
@@ -112,7 +137,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("materialize_scores", "gold.scores -> Redis (atomic run flip).", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
+from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import (
     bronze_events,
@@ -20,16 +21,12 @@ from spark_jobs import (
     silver_events,
     validate_events,
 )
-from spark_jobs.interval import Interval
 
 Step = Callable[[SparkSession, Settings, Interval], object]
 
-STEPS: tuple[tuple[str, Step], ...] = (
-    ("bronze_events", bronze_events.run),
-    ("validate_events", validate_events.run),
-    ("silver_events", silver_events.run),
-    ("silver_customers", silver_customers.run),
-    ("gold_features", gold_features.run),
+STEPS: tuple[tuple[str, Step], ...] = tuple(
+    (module.JOB.name, module.run)
+    for module in (bronze_events, validate_events, silver_events, silver_customers, gold_features)
 )
 
 

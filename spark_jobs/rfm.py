@@ -1,35 +1,21 @@
 """RFM quintile scores and named segments (``feature_defs/rfm.yaml``) as Spark transforms.
 
 :func:`fit_edges` fits the quintile edges on a population (only three rows of four numbers
-reach the driver); :func:`score` applies edges and the segment map. Fitting is separate from
-applying so the ML layer can track the edges as a model and score with a registered one.
+reach the driver); :func:`score` applies edges and the segment map with the rule written down
+in :mod:`kairos.rfm` (which the registered segmenter applies to pandas frames). Fitting is
+separate from applying so the ML layer can track the edges as a model and score with a
+registered one.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from kairos.feature_defs import RfmSpec
+from kairos.rfm import QUINTILES, RfmEdges
 
-QUINTILES = (0.2, 0.4, 0.6, 0.8)
 PERCENTILE_ACCURACY = 10_000
-SCORE_COLUMNS = ("r_score", "f_score", "m_score", "fm_score", "rfm_segment")
-
-
-@dataclass(frozen=True)
-class RfmEdges:
-    """Ascending quintile edges (four each) of recency, frequency and monetary."""
-
-    recency: tuple[float, ...]
-    frequency: tuple[float, ...]
-    monetary: tuple[float, ...]
-    customers: int
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def purchasers(frame: DataFrame, spec: RfmSpec) -> DataFrame:

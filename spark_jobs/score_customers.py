@@ -19,12 +19,17 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.consent import default_consent
 from kairos.feature_defs import RfmSpec
+from kairos.interval import Interval
+from kairos.rfm import RfmEdges
 from kairos.settings import Settings
 from ml import segmenter, tracking
-from spark_jobs import rfm, tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs, rfm
+from spark_jobs.cli import job_main
+
+JOB = jobs.SCORE_CUSTOMERS
 
 DECILE_EDGES = tuple(i / 10 for i in range(1, 10))
 COLUMNS = [
@@ -71,7 +76,7 @@ def score_frame(
     features: DataFrame,
     predict: Column,
     spec: RfmSpec,
-    edges: rfm.RfmEdges,
+    edges: RfmEdges,
     model: tuple[str, str],
     segmenter_version: str,
     scored_at: datetime,
@@ -107,10 +112,10 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
         return None
     seg_version, seg = segmenter.load_champion(settings)
     as_of = interval.naive_end
-    features = tables.read(spark, settings, tables.CUSTOMER_FEATURES).where(
+    features = lake.read(spark, settings, catalog.CUSTOMER_FEATURES).where(
         F.col("as_of") == F.lit(as_of)
     )
-    customers = tables.read(spark, settings, tables.SILVER_CUSTOMERS)
+    customers = lake.read(spark, settings, catalog.SILVER_CUSTOMERS)
     allowed = consenting(features, customers, default_consent(settings.feature_defs_dir)["scoring"])
     uri = f"models:/{settings.model_name}/{version}"
     model = mlflow.pyfunc.load_model(uri)
@@ -128,10 +133,10 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
     )
     predicate = f"scored_at = TIMESTAMP'{as_of:%Y-%m-%d %H:%M:%S}'"
     try:
-        tables.replace_where(rows, settings, tables.SCORES, predicate, ["scored_at"])
+        lake.replace_where(rows, settings, catalog.SCORES, predicate)
     finally:
         spark.catalog.clearCache()
-    written = tables.read(spark, settings, tables.SCORES).where(F.expr(predicate))
+    written = lake.read(spark, settings, catalog.SCORES).where(F.expr(predicate))
     stats = written.groupBy("decile").agg(
         F.count(F.lit(1)).alias("n"), F.min("score").alias("lo"), F.max("score").alias("hi")
     )
@@ -146,7 +151,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("score_customers", "gold.customer_features -> gold.scores.", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

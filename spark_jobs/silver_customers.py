@@ -14,14 +14,18 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.consent import default_consent
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
+
+JOB = jobs.SILVER_CUSTOMERS
+PROFILE_MERGE = lake.Merge(on="t.customer_id = s.customer_id", update="*", insert="*")
 
 
 def customer_profiles(events: DataFrame, defaults: dict[str, bool]) -> DataFrame:
@@ -89,11 +93,11 @@ def customer_profiles(events: DataFrame, defaults: dict[str, bool]) -> DataFrame
 
 def touched_customers(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
     """Customers with events landed in the interval or identities linked near it."""
-    silver = tables.read(spark, settings, tables.SILVER_EVENTS)
+    silver = lake.read(spark, settings, catalog.SILVER_EVENTS)
     landed = silver.where(F.expr(interval.landed_hour_predicate())).select("customer_id")
     horizon = interval.naive_start - timedelta(hours=settings.lookback_hours)
     linked = (
-        tables.read(spark, settings, tables.IDENTITY_MAP)
+        lake.read(spark, settings, catalog.IDENTITY_MAP)
         .where(F.col("linked_at") >= F.lit(horizon))
         .select("customer_id")
     )
@@ -102,28 +106,17 @@ def touched_customers(spark: SparkSession, settings: Settings, interval: Interva
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
     """Rebuild the touched customers' rows; returns how many."""
-    if not tables.exists(spark, settings.table_path(*tables.SILVER_EVENTS)):
+    if not lake.exists(spark, settings, catalog.SILVER_EVENTS):
         print(f"silver.customers: no silver.events yet; nothing to do for {interval}")
         return 0
     touched = touched_customers(spark, settings, interval)
-    history = tables.read(spark, settings, tables.SILVER_EVENTS).join(
+    history = lake.read(spark, settings, catalog.SILVER_EVENTS).join(
         touched, "customer_id", "left_semi"
     )
     profiles = customer_profiles(history, default_consent(settings.feature_defs_dir)).persist()
     try:
         count = profiles.count()
-        path = settings.table_path(*tables.SILVER_CUSTOMERS)
-        if not tables.exists(spark, path):
-            profiles.write.format("delta").save(path)
-        else:
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(profiles.alias("s"), "t.customer_id = s.customer_id")
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+        lake.merge(profiles, settings, catalog.SILVER_CUSTOMERS, PROFILE_MERGE)
     finally:
         profiles.unpersist()
     print(f"silver.customers: {count:,} customers rebuilt for {interval}")
@@ -131,7 +124,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("silver_customers", "silver.events -> silver.customers (MERGE).", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

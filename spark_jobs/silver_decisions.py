@@ -15,10 +15,14 @@ import sys
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
-from spark_jobs.bronze_events import landed_hours, read_landed
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
+from spark_jobs.landed import landed_hours, read_landed
+
+JOB = jobs.SILVER_DECISIONS
 
 DATASET = "decisions"
 SCHEMA = (
@@ -50,15 +54,13 @@ def decisions(landed: DataFrame) -> DataFrame:
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
-    hours = landed_hours(spark, settings, interval.hours, DATASET)
+    hours = landed_hours(settings, interval.hours, DATASET)
     if not hours:
         print(f"silver.decisions: nothing landed in {interval}")
         return 0
     frame = decisions(read_landed(spark, settings, hours, DATASET)).persist()
     try:
-        tables.replace_where(
-            frame, settings, tables.DECISIONS, interval.landed_hour_predicate(), ["dt"]
-        )
+        lake.replace_where(frame, settings, catalog.DECISIONS, interval.landed_hour_predicate())
         count = frame.count()
     finally:
         frame.unpersist()
@@ -67,7 +69,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("silver_decisions", "Landed trigger decisions -> silver.decisions.", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,19 @@ pure DataFrame -> DataFrame function below:
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs
+from spark_jobs.cli import job_main
 from spark_jobs.validate_events import STAGE as GATE_STAGE
+
+JOB = jobs.SILVER_EVENTS
 
 SESSION_GAP_MINUTES = 30
 COLUMNS = [
@@ -138,41 +141,28 @@ def to_silver(bronze: DataFrame) -> DataFrame:
 def gated_bronze(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
     """The interval's bronze rows minus those the expectations gate quarantined."""
     where = F.expr(interval.landed_hour_predicate())
-    bronze = tables.read(spark, settings, tables.BRONZE_EVENTS).where(where)
-    quarantine_path = settings.table_path(*tables.QUARANTINE)
-    if not tables.exists(spark, quarantine_path):
+    bronze = lake.read(spark, settings, catalog.BRONZE_EVENTS).where(where)
+    if not lake.exists(spark, settings, catalog.QUARANTINE):
         return bronze
     failed = (
-        tables.read(spark, settings, tables.QUARANTINE)
+        lake.read(spark, settings, catalog.QUARANTINE)
         .where(where & (F.col("stage") == GATE_STAGE))
         .select("event_id", "source_file", "landed_hour")
     )
     return bronze.join(failed, ["event_id", "source_file", "landed_hour"], "left_anti")
 
 
-def _merge_identity_map(spark: SparkSession, settings: Settings, links: DataFrame) -> None:
-    path = settings.table_path(*tables.IDENTITY_MAP)
-    best = resolve_links(links)
-    if not tables.exists(spark, path):
-        best.write.format("delta").save(path)
-        return
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(best.alias("s"), "t.anonymous_id = s.anonymous_id")
-        .whenMatchedUpdate(
-            condition="s.linked_at < t.linked_at OR "
-            "(s.linked_at = t.linked_at AND s.customer_id < t.customer_id)",
-            set={"customer_id": "s.customer_id", "linked_at": "s.linked_at"},
-        )
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+IDENTITY_MERGE = lake.Merge(
+    on="t.anonymous_id = s.anonymous_id",
+    update={"customer_id": "s.customer_id", "linked_at": "s.linked_at"},
+    update_when="s.linked_at < t.linked_at OR "
+    "(s.linked_at = t.linked_at AND s.customer_id < t.customer_id)",
+)
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
     """Merge the interval into silver.events; returns the number of new silver rows."""
-    if not tables.exists(spark, settings.table_path(*tables.BRONZE_EVENTS)):
+    if not lake.exists(spark, settings, catalog.BRONZE_EVENTS):
         print(f"silver.events: no bronze.events yet; nothing to do for {interval}")
         return 0
     batch = dedupe(to_silver(gated_bronze(spark, settings, interval))).persist()
@@ -189,13 +179,13 @@ def _merge(spark: SparkSession, settings: Settings, interval: Interval, batch: D
         return 0
     lookback = settings.lookback_hours
     horizon = bounds["lo"] - timedelta(hours=lookback)
-    _merge_identity_map(spark, settings, identity_links(batch))
-    identity_map = tables.read(spark, settings, tables.IDENTITY_MAP)
-    path = settings.table_path(*tables.SILVER_EVENTS)
+    lake.merge(resolve_links(identity_links(batch)), settings, catalog.IDENTITY_MAP, IDENTITY_MERGE)
+    identity_map = lake.read(spark, settings, catalog.IDENTITY_MAP)
     new_rows = resolve_identity(batch, identity_map, lookback).withColumn("_existing", F.lit(False))
 
-    if tables.exists(spark, path):
-        silver = tables.read(spark, settings, tables.SILVER_EVENTS).where(
+    silver_exists = lake.exists(spark, settings, catalog.SILVER_EVENTS)
+    if silver_exists:
+        silver = lake.read(spark, settings, catalog.SILVER_EVENTS).where(
             F.col("occurred_at") >= F.lit(horizon)
         )
         fresh = new_rows.join(silver.select("event_id"), "event_id", "left_anti")
@@ -220,46 +210,34 @@ def _merge(spark: SparkSession, settings: Settings, interval: Interval, batch: D
         changes = sessionize(new_rows)
 
     changes = changes.select(*COLUMNS, "_existing")
-    if not tables.exists(spark, path):
-        changes.drop("_existing").write.format("delta").partitionBy("event_date").save(path)
+    if not silver_exists:
+        lake.create(changes.drop("_existing"), settings, catalog.SILVER_EVENTS)
+        metrics = lake.last_operation_metrics(spark, settings, catalog.SILVER_EVENTS)
     else:
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(
-                changes.alias("s"),
-                f"t.event_id = s.event_id AND t.event_date >= DATE'{horizon.date()}'",
-            )
-            .whenMatchedUpdate(
-                condition="s._existing AND (NOT (t.session_id <=> s.session_id) "
-                "OR NOT (t.customer_id <=> s.customer_id))",
-                set={
-                    "session_id": "s.session_id",
-                    "customer_id": "s.customer_id",
-                    "identity_stitched": "s.identity_stitched",
-                },
-            )
-            .whenNotMatchedInsert(
-                condition="NOT s._existing", values={c: f"s.{c}" for c in COLUMNS}
-            )
-            .execute()
-        )
-    inserted = _last_operation_metric(spark, path, "numTargetRowsInserted", "numOutputRows")
+        metrics = lake.merge(changes, settings, catalog.SILVER_EVENTS, _events_merge(horizon))
+    inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
     print(f"silver.events: {inserted:,} new rows for {interval}")
     return inserted
 
 
-def _last_operation_metric(spark: SparkSession, path: str, *names: str) -> int:
-    history = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    metrics = history["operationMetrics"] if history else {}
-    for name in names:
-        if metrics and name in metrics:
-            return int(metrics[name])
-    return 0
+def _events_merge(horizon: datetime) -> lake.Merge:
+    """New events are inserted; rows already in silver only get new sessions or customers."""
+    return lake.Merge(
+        on=f"t.event_id = s.event_id AND t.event_date >= DATE'{horizon.date()}'",
+        update={
+            "session_id": "s.session_id",
+            "customer_id": "s.customer_id",
+            "identity_stitched": "s.identity_stitched",
+        },
+        update_when="s._existing AND (NOT (t.session_id <=> s.session_id) "
+        "OR NOT (t.customer_id <=> s.customer_id))",
+        insert={c: f"s.{c}" for c in COLUMNS},
+        insert_when="NOT s._existing",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("silver_events", "Gated bronze.events -> silver.events (MERGE).", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

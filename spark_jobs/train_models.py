@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.feature_defs import load_features, load_rfm
+from kairos.interval import Interval
 from kairos.settings import Settings
 from ml import dataset, propensity, segmenter, tracking
-from spark_jobs import rfm, tables
-from spark_jobs.interval import Interval, job_main
+from spark_jobs import jobs, rfm
+from spark_jobs.cli import job_main
+
+JOB = jobs.TRAIN_MODELS
 
 
 @dataclass
@@ -35,11 +39,11 @@ def fit_segmenter(spark: SparkSession, settings: Settings, interval: Interval) -
     """Fit, log and register the segmenter on the hour's population; its version."""
     features = load_features(settings.feature_defs_dir)
     spec = load_rfm(settings.feature_defs_dir, features)
-    if not tables.exists(spark, settings.table_path(*tables.CUSTOMER_FEATURES)):
+    if not lake.exists(spark, settings, catalog.CUSTOMER_FEATURES):
         print("rfm segmenter: no gold.customer_features yet; skipped")
         return None
     as_of = interval.naive_end
-    current = tables.read(spark, settings, tables.CUSTOMER_FEATURES).where(
+    current = lake.read(spark, settings, catalog.CUSTOMER_FEATURES).where(
         F.col("as_of") == F.lit(as_of)
     )
     edges = rfm.fit_edges(current, spec)
@@ -95,9 +99,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> TrainRep
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main(
-        "train_models", "RFM segmenter + propensity model, tracked in MLflow.", run, argv
-    )
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
-from spark_jobs import tables
+from spark_jobs import jobs
 from spark_jobs.bronze_events import quarantine_rows
-from spark_jobs.interval import Interval, job_main
+from spark_jobs.cli import job_main
 
+JOB = jobs.VALIDATE_EVENTS
 STAGE = "expectations"
 SUITE_FILE = Path("expectations") / "events.json"
 ROW_KEY = "row_key"
@@ -228,7 +231,7 @@ def _write_quarantine(
             stage=STAGE,
             ingested_at=now,
         )
-        tables.replace_where(empty, settings, tables.QUARANTINE, predicate, ["dt", "hour"])
+        lake.replace_where(empty, settings, catalog.QUARANTINE, predicate)
         return 0
     failed = (
         reduce(DataFrame.unionByName, flagged)
@@ -257,25 +260,25 @@ def _write_quarantine(
         stage=STAGE,
         ingested_at=now,
     )
-    tables.replace_where(out, settings, tables.QUARANTINE, predicate, ["dt", "hour"])
+    lake.replace_where(out, settings, catalog.QUARANTINE, predicate)
     return int(failed.count())
 
 
 def bronze_for(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
-    return tables.read(spark, settings, tables.BRONZE_EVENTS).where(
+    return lake.read(spark, settings, catalog.BRONZE_EVENTS).where(
         F.expr(interval.landed_hour_predicate())
     )
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> GateResult:
-    if not tables.exists(spark, settings.table_path(*tables.BRONZE_EVENTS)):
+    if not lake.exists(spark, settings, catalog.BRONZE_EVENTS):
         print(f"validate_events: no bronze.events yet; nothing to validate for {interval}")
         return GateResult(0, 0, [], None)
     return gate(spark, settings, bronze_for(spark, settings, interval), interval)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job_main("validate_events", "Great Expectations gate on bronze.events.", run, argv)
+    return job_main(JOB, run, argv)
 
 
 if __name__ == "__main__":

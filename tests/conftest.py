@@ -27,7 +27,8 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def spark():  # type: ignore[no-untyped-def]
     """One local Spark session with Delta and Delta's test speed settings."""
-    from kairos.spark import TEST_CONF, get_spark
+    from kairos.spark import get_spark
+    from kairos.spark_conf import TEST_CONF
 
     session = get_spark(
         "kairos-tests",
@@ -39,9 +40,17 @@ def spark():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def seeded(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """The shared seeded lake (:mod:`tests.seeded`), built on first use; copy before changing."""
+    from tests import seeded as seed
+
+    return seed.build(spark, tmp_path_factory.mktemp("seeded"))
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, stopped after the session."""
-    from kairos.services import RedisProcess
+    from devtools.services import RedisProcess
 
     server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
     yield server.url

@@ -19,25 +19,25 @@ import redis
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from kairos.dag_runs import HOURLY_DAG, airflow_env, run_hour
-from kairos.demo_serving import running_api
-from kairos.services import AIRFLOW_ENV, RedisProcess, free_port, stop_group
+from devtools.dag_runs import HOURLY_DAG, airflow_env, run_hour
+from devtools.demo_serving import running_api
+from devtools.services import AIRFLOW_ENV, RedisProcess, free_port, stop_group
+from kairos import catalog, lake
 from kairos.settings import Settings
 from serving import auth
 from serving.layout import Layout
-from spark_jobs import tables
 from tests.conftest import content_checksum
-from tests.e2e.conftest import HOUR_ENDS, copy_of, lake_settings, new_airflow_home
+from tests.e2e.conftest import new_airflow_home
+from tests.seeded import HOUR_ENDS, copy_of, lake_settings
 
 VOLATILE = {"ingested_at"}  # wall-clock time of the load, not data
 
 
 def table_checksums(spark: SparkSession, settings: Settings) -> dict[str, tuple[int, int]]:
     sums = {}
-    for table in tables.ALL:
-        path = settings.table_path(*table)
-        if tables.exists(spark, path):
-            frame = spark.read.format("delta").load(path)
+    for table in catalog.TABLES:
+        if lake.exists(spark, settings, table):
+            frame = lake.read(spark, settings, table)
             frame = frame.select(
                 *[
                     # The landed file's path, relative to the landing root (copies differ).
@@ -48,7 +48,7 @@ def table_checksums(spark: SparkSession, settings: Settings) -> dict[str, tuple[
                     if c not in VOLATILE
                 ]
             )
-            sums[".".join(table)] = content_checksum(frame)
+            sums[table.qualified] = content_checksum(frame)
     return sums
 
 
@@ -89,7 +89,7 @@ def test_the_api_answers_with_the_second_hours_scores(
 ) -> None:
     settings = hour_by_hour.settings
     second = HOUR_ENDS[-1].replace(tzinfo=None)
-    scores = tables.read(spark, settings, tables.SCORES).where(F.col("scored_at") == second)
+    scores = lake.read(spark, settings, catalog.SCORES).where(F.col("scored_at") == second)
     top = scores.orderBy(F.desc("score"), "customer_id").first()
     assert top is not None
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kairos import demo
+from devtools import demo
 from kairos.settings import Settings
 from ml import tracking
 

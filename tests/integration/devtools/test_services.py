@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from kairos.services import RedisProcess
+from devtools.services import RedisProcess
 
 
 def test_session_redis_answers(redis_client: redis.Redis) -> None:

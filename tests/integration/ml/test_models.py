@@ -11,13 +11,15 @@ from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.datagen import generate
 from kairos.feature_defs import load_features, load_rfm
+from kairos.interval import Interval
 from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
 from ml import dataset, propensity, segmenter, tracking
-from spark_jobs import lake, rfm, score_customers, tables, train_models
-from spark_jobs.interval import Interval
+from ml.training_data import TrainingData
+from spark_jobs import pipeline, rfm, score_customers, train_models
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(days=14)  # snapshots at 14 midnights, 7 of them with complete labels
@@ -34,12 +36,12 @@ def history(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Se
     generate(
         LocalLanding(settings.landing_root), customers=3_000, start=START, hours=14 * 24, seed=11
     )
-    lake.run(spark, settings, Interval(START, END))
+    pipeline.run(spark, settings, Interval(START, END))
     return settings
 
 
 @pytest.fixture(scope="module")
-def data(spark: SparkSession, history: Settings) -> dataset.TrainingData:
+def data(spark: SparkSession, history: Settings) -> TrainingData:
     loaded = dataset.load(spark, history, load_features(history.feature_defs_dir), END)
     assert not isinstance(loaded, str), loaded
     return loaded
@@ -54,7 +56,7 @@ def fresh_mlflow(settings: Settings, path: Path) -> Settings:
     )
 
 
-def test_training_data_is_split_by_time_with_complete_labels(data: dataset.TrainingData) -> None:
+def test_training_data_is_split_by_time_with_complete_labels(data: TrainingData) -> None:
     assert data.train.as_of.max() < data.valid.as_of.min() < data.holdout.as_of.min()
     assert data.holdout.as_of.max() + timedelta(days=7) <= END.replace(tzinfo=None)
     assert data.train.as_of.nunique() == 5 and data.valid.as_of.nunique() == 1
@@ -63,7 +65,7 @@ def test_training_data_is_split_by_time_with_complete_labels(data: dataset.Train
 
 
 def test_first_model_is_champion_worse_stays_challenger_better_is_promoted(
-    history: Settings, data: dataset.TrainingData, tmp_path: Path
+    history: Settings, data: TrainingData, tmp_path: Path
 ) -> None:
     settings = fresh_mlflow(history, tmp_path)
     # The registry explicitly: an earlier test's mlflow.set_registry_uri is process-wide.
@@ -104,7 +106,7 @@ def test_first_model_is_champion_worse_stays_challenger_better_is_promoted(
 
 
 def test_holdout_quality_on_synthetic_data(
-    history: Settings, data: dataset.TrainingData, tmp_path: Path
+    history: Settings, data: TrainingData, tmp_path: Path
 ) -> None:
     settings = fresh_mlflow(history, tmp_path)
     outcome = propensity.train_and_register(settings, data)
@@ -127,7 +129,7 @@ def test_hourly_training_scoring_and_consent(
     # next hour: three customers withdraw scoring consent
     withdrawn = [
         r.customer_id
-        for r in tables.read(spark, settings, tables.CUSTOMER_FEATURES)
+        for r in lake.read(spark, settings, catalog.CUSTOMER_FEATURES)
         .orderBy("customer_id")
         .limit(3)
         .collect()
@@ -151,7 +153,7 @@ def test_hourly_training_scoring_and_consent(
         f"{hour_prefix(hour)}/consent.jsonl", "\n".join(lines) + "\n"
     )
     interval = Interval(hour, hour + timedelta(hours=1))
-    lake.run(spark, settings, interval)
+    pipeline.run(spark, settings, interval)
     second = train_models.run(spark, settings, interval)
     assert second.outcome is None and second.skipped is not None
     assert "no new labelled data since the last training" in second.skipped
@@ -159,13 +161,13 @@ def test_hourly_training_scoring_and_consent(
 
     report = score_customers.run(spark, settings, interval)
     assert report is not None and report.model_version == first.outcome.version
-    scores = tables.read(spark, settings, tables.SCORES)
+    scores = lake.read(spark, settings, catalog.SCORES)
     as_of = interval.naive_end
-    featurized = tables.read(spark, settings, tables.CUSTOMER_FEATURES).where(
+    featurized = lake.read(spark, settings, catalog.CUSTOMER_FEATURES).where(
         F.col("as_of") == as_of
     )
     consenting = featurized.join(
-        tables.read(spark, settings, tables.SILVER_CUSTOMERS).where("consent_scoring"),
+        lake.read(spark, settings, catalog.SILVER_CUSTOMERS).where("consent_scoring"),
         "customer_id",
         "left_semi",
     )
@@ -182,7 +184,7 @@ def test_hourly_training_scoring_and_consent(
     # rerunning the hour's scoring leaves gold.scores as it was
     before = checksum(scores)
     score_customers.run(spark, settings, interval)
-    assert checksum(tables.read(spark, settings, tables.SCORES)) == before
+    assert checksum(lake.read(spark, settings, catalog.SCORES)) == before
 
     # the registered segmenter (pandas) gives gold's Spark segments on the same population
     _, model = segmenter.load_champion(settings)
@@ -200,7 +202,7 @@ def test_segments_are_stable_when_the_population_barely_changes(
     spark: SparkSession, history: Settings
 ) -> None:
     spec = load_rfm(history.feature_defs_dir, load_features(history.feature_defs_dir))
-    current = tables.read(spark, history, tables.CUSTOMER_FEATURES)
+    current = lake.read(spark, history, catalog.CUSTOMER_FEATURES)
     nearly = current.where(F.abs(F.xxhash64("customer_id")) % 100 != 0)  # 1% leave
     a = rfm.score(current, spec, rfm.fit_edges(current, spec)).select(
         "customer_id", F.col("rfm_segment").alias("a")

@@ -9,12 +9,13 @@ import redis
 from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 
+from kairos import catalog
+from kairos.interval import Interval
 from kairos.settings import Settings
 from ml import retention
 from serving.layout import Layout
 from serving.materialize import GRACE_SECONDS, begin_run, commit_run, expire_stale_runs, write_rows
-from spark_jobs import maintain_lake, tables
-from spark_jobs.interval import Interval
+from spark_jobs import maintain_lake
 
 DAY = Interval(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
 
@@ -23,7 +24,7 @@ def test_optimize_compacts_and_vacuum_keeps_every_row(
     spark: SparkSession, settings: Settings, checksum
 ) -> None:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"vacuum_retention_hours": 0})
-    path = settings.table_path(*tables.SILVER_CUSTOMERS)
+    path = catalog.SILVER_CUSTOMERS.path(settings)
     for part in range(6):  # six small appends -> six small files
         spark.range(part * 10, part * 10 + 10).selectExpr(
             "CAST(id AS STRING) AS customer_id"

@@ -15,7 +15,7 @@ import redis
 import uvicorn
 from fastapi.testclient import TestClient
 
-from kairos.services import free_port
+from devtools.services import free_port
 from kairos.settings import Settings
 from serving import auth
 from serving.api import create_app

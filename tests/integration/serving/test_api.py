@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kairos.services import RedisProcess
+from devtools.services import RedisProcess
 from serving.api import create_app
 from serving.materialize import expire_run
 from tests.integration.serving.conftest import Api, publish, score_rows

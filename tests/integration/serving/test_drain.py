@@ -12,14 +12,15 @@ import redis
 import redis.asyncio as aioredis
 from pyspark.sql import SparkSession
 
+from kairos import catalog, lake
 from kairos.consent import default_consent
+from kairos.interval import Interval
 from kairos.landing import LocalLanding
 from serving.drain import drain, streams
 from serving.layout import Layout
 from serving.rules import parse_rules
 from serving.store import Store
-from spark_jobs import silver_decisions, tables
-from spark_jobs.interval import Interval
+from spark_jobs import silver_decisions
 from tests.integration.serving.conftest import Api
 
 
@@ -120,10 +121,10 @@ def test_decisions_land_in_silver_decisions(api: Api, spark: SparkSession, tmp_p
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     interval = Interval(now - timedelta(hours=1), now + timedelta(hours=1))
     assert silver_decisions.run(spark, settings, interval) == 30
-    rows = tables.read(spark, settings, tables.DECISIONS).collect()
+    rows = lake.read(spark, settings, catalog.DECISIONS).collect()
     assert len({r.decision_id for r in rows}) == 30
     assert {r.outcome for r in rows} == {"send", "holdout"}
     assert all(r.sent == (r.outcome == "send") for r in rows)
     assert all(r.holdout == ALWAYS.rules[0].in_holdout(r.customer_id) for r in rows)
     assert silver_decisions.run(spark, settings, interval) == 30  # a rerun replaces, not appends
-    assert tables.read(spark, settings, tables.DECISIONS).count() == 30
+    assert lake.read(spark, settings, catalog.DECISIONS).count() == 30

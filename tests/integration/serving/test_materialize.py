@@ -9,11 +9,12 @@ import pytest
 import redis
 from pyspark.sql import SparkSession
 
+from kairos import catalog, lake
+from kairos.interval import Interval
 from kairos.settings import Settings
 from serving.layout import Layout
 from serving.materialize import MaterializationFailed, begin_run, commit_run, write_rows
-from spark_jobs import materialize_scores, tables
-from spark_jobs.interval import Interval
+from spark_jobs import materialize_scores
 
 H = datetime(2026, 11, 16, 0, tzinfo=UTC)
 SEGMENTS = ["champions", "at_risk", "prospect"]
@@ -47,7 +48,7 @@ def land_scores(
         "segment string, segmenter_version string, scored_at timestamp",
     ).repartition(4)
     predicate = f"scored_at = TIMESTAMP'{scored_at:%Y-%m-%d %H:%M:%S}'"
-    tables.replace_where(frame, settings, tables.SCORES, predicate, ["scored_at"])
+    lake.replace_where(frame, settings, catalog.SCORES, predicate)
     return Interval(end - timedelta(hours=1), end)
 
 
@@ -191,7 +192,7 @@ def test_consent_mirror_keeps_newer_api_changes(
         [("c-1", changed, False, True, False, True), ("c-2", None, True, False, False, True)],
         "customer_id string, consent_updated_at timestamp, consent_email boolean, "
         "consent_sms boolean, consent_push boolean, consent_scoring boolean",
-    ).write.format("delta").mode("overwrite").save(served.table_path(*tables.SILVER_CUSTOMERS))
+    ).write.format("delta").mode("overwrite").save(catalog.SILVER_CUSTOMERS.path(served))
     # the API recorded a newer push grant for c-2 than anything the lake knows
     newer = int(datetime(2026, 11, 15, 13, tzinfo=UTC).timestamp() * 1000)
     redis_client.hset(layout.consent("c-2"), mapping={"push": "1", "push:at": newer})

@@ -8,11 +8,12 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.datagen import generate
+from kairos.interval import Interval
 from kairos.landing import open_landing
 from kairos.settings import Settings
-from spark_jobs import bronze_events, tables
-from spark_jobs.interval import Interval
+from spark_jobs import bronze_events
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -30,15 +31,15 @@ def test_lands_generated_hours_idempotently(
     assert good + bad == lines_per_hour[1]  # every record lands in exactly one table
     assert bad > 0
     snapshot = {
-        t: checksum(tables.read(spark, settings, t).drop("ingested_at"))
-        for t in (tables.BRONZE_EVENTS, tables.QUARANTINE)
+        t: checksum(lake.read(spark, settings, t).drop("ingested_at"))
+        for t in (catalog.BRONZE_EVENTS, catalog.QUARANTINE)
     }
     bronze_events.run(spark, settings, hour)
     assert {
-        t: checksum(tables.read(spark, settings, t).drop("ingested_at")) for t in snapshot
+        t: checksum(lake.read(spark, settings, t).drop("ingested_at")) for t in snapshot
     } == snapshot
 
-    bronze = tables.read(spark, settings, tables.BRONZE_EVENTS)
+    bronze = lake.read(spark, settings, catalog.BRONZE_EVENTS)
     row = bronze.where(F.col("event_type") == "page_view").first()
     assert row.landed_hour == hour.naive_start
     assert row.source_file.endswith("/events/dt=2026-11-02/hour=10/generated-s5.jsonl")
@@ -46,7 +47,7 @@ def test_lands_generated_hours_idempotently(
     assert dict(bronze.dtypes)["occurred_at"] == "timestamp"
     # a multi-hour interval adds the other hours without touching hour 10
     bronze_events.run(spark, settings, Interval(START, START + timedelta(hours=3)))
-    total = bronze.count() + tables.read(spark, settings, tables.QUARANTINE).count()
+    total = bronze.count() + lake.read(spark, settings, catalog.QUARANTINE).count()
     assert total == sum(lines_per_hour)
 
 

@@ -10,11 +10,14 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog
+from kairos import lake as lake_io
+from kairos.catalog import Table
+from kairos.interval import Interval
 from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
-from spark_jobs import bronze_events, silver_events, tables, validate_events
-from spark_jobs import lake as lake_etl
-from spark_jobs.interval import Interval
+from spark_jobs import bronze_events, silver_events, validate_events
+from spark_jobs import pipeline as lake_pipeline
 
 H0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 H1 = H0 + timedelta(hours=1)
@@ -40,11 +43,11 @@ def land(settings: Settings, hour: datetime, records: list[Any], name: str = "a"
 
 
 def pipeline(spark: SparkSession, settings: Settings, start: datetime, end: datetime) -> None:
-    lake_etl.run(spark, settings, Interval(start, end))
+    lake_pipeline.run(spark, settings, Interval(start, end))
 
 
-def table(spark: SparkSession, settings: Settings, name: tuple[str, str]):  # type: ignore[no-untyped-def]
-    return tables.read(spark, settings, name)
+def table(spark: SparkSession, settings: Settings, name: Table):  # type: ignore[no-untyped-def]
+    return lake_io.read(spark, settings, name)
 
 
 @pytest.fixture
@@ -180,9 +183,9 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))
 
-    bronze = table(spark, lake, tables.BRONZE_EVENTS)
-    quarantine = table(spark, lake, tables.QUARANTINE)
-    silver = table(spark, lake, tables.SILVER_EVENTS)
+    bronze = table(spark, lake, catalog.BRONZE_EVENTS)
+    quarantine = table(spark, lake, catalog.QUARANTINE)
+    silver = table(spark, lake, catalog.SILVER_EVENTS)
 
     # input = bronze + quarantine(contract), with reasons
     contract = quarantine.where("stage = 'contract'")
@@ -215,7 +218,7 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
     assert str(late.event_date) == "2026-10-31"
     files = (
         spark.sql(
-            f"SELECT input_file_name() AS f FROM delta.`{lake.table_path(*tables.SILVER_EVENTS)}` "
+            f"SELECT input_file_name() AS f FROM delta.`{catalog.SILVER_EVENTS.path(lake)}` "
             "WHERE event_id = 'ev-00000013'"
         )
         .first()
@@ -229,13 +232,13 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
     assert c3[0].session_id == c3[1].session_id != c3[2].session_id
 
     # consent: latest by occurred_at wins, defaults otherwise
-    customers = {r.customer_id: r for r in table(spark, lake, tables.SILVER_CUSTOMERS).collect()}
+    customers = {r.customer_id: r for r in table(spark, lake, catalog.SILVER_CUSTOMERS).collect()}
     assert customers["c-2"].consent_email is True and customers["c-2"].consent_sms is True
     assert customers["c-2"].consent_push is False and customers["c-2"].consent_scoring is True
     assert customers["c-1"].country == "DE" and customers["c-1"].consent_email is True
 
     # gold: features as of each hour end, from what was known then
-    gold = table(spark, lake, tables.CUSTOMER_FEATURES)
+    gold = table(spark, lake, catalog.CUSTOMER_FEATURES)
     assert {r.as_of for r in gold.select("as_of").distinct().collect()} == {
         H1.replace(tzinfo=None),
         (H1 + timedelta(hours=1)).replace(tzinfo=None),
@@ -252,17 +255,17 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
     assert first["c-3"].rfm_segment == "prospect" and first["c-3"].r_score is None
     assert "c-5" not in last  # its only event was quarantined
     assert last["c-3"].page_views_30d == 5  # + the late event 2 days back + the stitched view
-    snapshots = table(spark, lake, tables.FEATURE_SNAPSHOTS)
+    snapshots = table(spark, lake, catalog.FEATURE_SNAPSHOTS)
     assert checksum(snapshots) == checksum(gold)  # one snapshot per hour here
 
     # rerunning both hours leaves every table exactly as it was
     before = {
         name: checksum(table(spark, lake, name).drop("ingested_at"))
-        for name in tables.ALL
-        if tables.exists(spark, lake.table_path(*name))
+        for name in catalog.TABLES
+        if lake_io.exists(spark, lake, name)
     }
     # scores need a model, decisions the API
-    assert set(before) == set(tables.ALL) - {tables.SCORES, tables.DECISIONS}
+    assert set(before) == set(catalog.TABLES) - {catalog.SCORES, catalog.DECISIONS}
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))
     after = {name: checksum(table(spark, lake, name).drop("ingested_at")) for name in before}
@@ -283,17 +286,17 @@ def test_backfill_in_one_interval_matches_hour_by_hour(
     pipeline(spark, hourly, H0, H1)
     pipeline(spark, hourly, H1, H1 + timedelta(hours=1))
     for name in (
-        tables.SILVER_EVENTS,
-        tables.IDENTITY_MAP,
-        tables.SILVER_CUSTOMERS,
-        tables.FEATURE_SNAPSHOTS,
+        catalog.SILVER_EVENTS,
+        catalog.IDENTITY_MAP,
+        catalog.SILVER_CUSTOMERS,
+        catalog.FEATURE_SNAPSHOTS,
     ):
         assert checksum(table(spark, lake, name)) == checksum(table(spark, hourly, name)), name
     # the backfill computes current features only at its end; the hourly run agrees there
     end = (H1 + timedelta(hours=1)).replace(tzinfo=None)
-    backfilled = table(spark, lake, tables.CUSTOMER_FEATURES)
+    backfilled = table(spark, lake, catalog.CUSTOMER_FEATURES)
     assert {r.as_of for r in backfilled.select("as_of").distinct().collect()} == {end}
-    at_end = table(spark, hourly, tables.CUSTOMER_FEATURES).where(F.col("as_of") == end)
+    at_end = table(spark, hourly, catalog.CUSTOMER_FEATURES).where(F.col("as_of") == end)
     assert checksum(backfilled) == checksum(at_end)
 
 
@@ -326,5 +329,5 @@ def test_gate_fails_above_threshold_and_names_expectations(
     lenient = strict.model_copy(update={"quarantine_max_share": 0.5})
     result = validate_events.run(spark, lenient, interval)
     assert (result.rows, result.bad_rows) == (10, 3)
-    assert table(spark, lenient, tables.QUARANTINE).where("stage = 'expectations'").count() == 3
+    assert table(spark, lenient, catalog.QUARANTINE).where("stage = 'expectations'").count() == 3
     assert silver_events.run(spark, lenient, interval) == 7

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from devtools.services import free_port
 from kairos import alerts
-from kairos.services import free_port
 from kairos.settings import Settings
 
 

@@ -33,7 +33,7 @@ def s3_endpoint() -> Iterator[str]:
     """An S3-compatible endpoint on loopback (moto's server; no AWS can be reached here)."""
     from moto.server import ThreadedMotoServer
 
-    from kairos.services import free_port
+    from devtools.services import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from kairos import catalog
 from kairos.settings import PROJECT_ROOT, Settings, is_remote
 
 
@@ -23,7 +24,7 @@ def test_defaults_run_on_one_laptop(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.mlflow_artifact_root == str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts")
     assert s.label_horizon_days == 7
     assert s.spark_s3_jars is False
-    assert s.table_path("bronze", "events") == str(PROJECT_ROOT / ".local/lake/bronze/events")
+    assert catalog.BRONZE_EVENTS.path(s) == str(PROJECT_ROOT / ".local/lake/bronze/events")
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +45,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.mlflow_tracking_uri == "http://mlflow:5000"
     assert s.redis_url == "rediss://cache:6380/0"
     assert s.label_horizon_days == 14
-    assert s.table_path("gold", "scores") == "s3a://kairos-lake/lake/gold/scores"
+    assert catalog.SCORES.path(s) == "s3a://kairos-lake/lake/gold/scores"
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from kairos.feature_defs import DefinitionError, load_features, parse_features
 from kairos.settings import PROJECT_ROOT
-from spark_jobs.features import features_as_of, with_labels
+from spark_jobs.features import features_as_of
 from tests.unit.spark_jobs.silver_rows import AS_OF, frame, row
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
@@ -176,28 +176,3 @@ def test_sum_of_a_text_value_is_refused(spark: SparkSession) -> None:
         match=re.escape("feature 'sku_sum', field 'value': 'properties.sku' is string; sum needs"),
     ):
         features_as_of(frame(spark, ROWS), broken, AS_OF)
-
-
-def test_labels_look_only_into_the_horizon_after_as_of(spark: SparkSession) -> None:
-    rows = [
-        row(1, "c-1", "purchase", -3 * DAY, revenue=1.0),  # inside (as_of, as_of + 7d]
-        row(2, "c-2", "purchase", timedelta(0), revenue=1.0),  # at as_of: not in the label
-        row(3, "c-3", "purchase", -7 * DAY, revenue=1.0),  # exactly as_of + 7d: in
-        row(4, "c-4", "purchase", -8 * DAY, revenue=1.0),  # too late
-        row(5, "c-5", "page_view", -DAY),  # not a purchase
-    ]
-    events = frame(spark, rows)
-    snapshots = spark.createDataFrame(
-        [(f"c-{i}", AS_OF) for i in range(1, 6)], "customer_id string, as_of timestamp"
-    )
-    labelled = with_labels(snapshots, events, 7, AS_OF + 10 * DAY)
-    got = {r.customer_id: (r.label, r.label_complete) for r in labelled.collect()}
-    assert got == {
-        "c-1": (1, True),
-        "c-2": (0, True),
-        "c-3": (1, True),
-        "c-4": (0, True),
-        "c-5": (0, True),
-    }
-    partial = with_labels(snapshots, events, 7, AS_OF + 6 * DAY)
-    assert {r.label_complete for r in partial.collect()} == {False}

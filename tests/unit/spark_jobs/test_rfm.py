@@ -8,8 +8,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from kairos.feature_defs import load_features, load_rfm
+from kairos.rfm import RfmEdges
 from kairos.settings import PROJECT_ROOT
-from spark_jobs.rfm import RfmEdges, fit_edges, score
+from spark_jobs.rfm import fit_edges, score
 
 SPEC = load_rfm(PROJECT_ROOT / "feature_defs", load_features(PROJECT_ROOT / "feature_defs"))
 COLUMNS = (
