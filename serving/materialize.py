@@ -1,10 +1,10 @@
 """Atomic materialization of scores into Redis: write a new run, count it, flip one pointer.
 
 1. :func:`begin_run` registers a run (``writing``) under a fresh id.
-2. :func:`write_partition` runs on the Spark executors (``mapInArrow``): pipelined,
-   non-transactional batches of HSET/ZADD into the run's own keys, then the partition's row
-   count into the run's ``parts`` hash (keyed by partition id, so a retried task overwrites
-   its own count instead of adding to it).
+2. :func:`write_partition` runs on the Spark executors (the scoring job feeds it each
+   partition's Arrow batches): pipelined, non-transactional batches of HSET/ZADD into the
+   run's own keys, then the partition's row count into the run's ``parts`` hash (keyed by
+   partition id, so a retried task overwrites its own count instead of adding to it).
 3. :func:`commit_run` is one Lua script over control keys only (one cluster slot): if the
    partition counts add up to the rows expected, the run becomes ``live`` and the pointer
    flips in the same atomic step; otherwise nothing changes and the run is ``failed``.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -161,45 +161,32 @@ def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordB
 
 
 SUMMARY = (("decile", "decile"), ("segment", "segment"), ("model_name", "model"))
-PARTITION_SCHEMA = "counter string, rows long"
 
 
-def write_partition(redis_url: str, layout: Layout, run: str) -> Any:
-    """A ``mapInArrow`` function: write the partition's Arrow batches, record its row count.
+def write_partition(
+    redis_url: str, layout: Layout, run: str, partition: int, batches: Iterable[pa.RecordBatch]
+) -> Counter[str]:
+    """Write one partition's Arrow batches into the run, then record its row count.
 
-    Arrow batches turn into plain Python lists column by column, which is several times
-    cheaper than Spark's pickled ``Row`` objects. It yields its counters
-    (:data:`PARTITION_SCHEMA`): ``written`` and the summary's ``decile:<n>``,
-    ``segment:<name>`` and ``model:<name>``, so the driver needs no second pass.
+    Arrow batches turn into RESP column by column (:mod:`serving.resp`), which is several
+    times cheaper than Python objects per row. Returns the partition's counters: ``written``
+    and the summary's ``decile:<n>``, ``segment:<name>`` and ``model:<name>``, so the driver
+    needs no second pass over the scores.
     """
-
-    def write(batches: Iterator[Any]) -> Iterator[Any]:
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        partition = context.partitionId() if context else 0
-        client = redis.Redis.from_url(redis_url)
-        count = 0
-        counters: Counter[str] = Counter()
-        try:
-            for batch in batches:
-                count += write_batch(client, layout, run, batch)
-                for column, name in (
-                    ("decile", "decile"),
-                    ("segment", "segment"),
-                    ("model_name", "model"),
-                ):
-                    for item in pc.value_counts(batch.column(column)).to_pylist():
-                        counters[f"{name}:{item['values']}"] += item["counts"]
-            client.hset(layout.parts(run), str(partition), count)
-        finally:
-            client.close()
-        counters["written"] = count
-        yield pa.RecordBatch.from_pydict(
-            {"counter": list(counters), "rows": list(counters.values())}
-        )
-
-    return write
+    client = redis.Redis.from_url(redis_url)
+    count = 0
+    counters: Counter[str] = Counter()
+    try:
+        for batch in batches:
+            count += write_batch(client, layout, run, batch)
+            for column, name in SUMMARY:
+                for item in pc.value_counts(batch.column(column)).to_pylist():
+                    counters[f"{name}:{item['values']}"] += item["counts"]
+        client.hset(layout.parts(run), str(partition), count)
+    finally:
+        client.close()
+    counters["written"] = count
+    return counters
 
 
 def write_summary(client: redis.Redis, layout: Layout, run: str, counts: dict[str, int]) -> None:
@@ -208,42 +195,40 @@ def write_summary(client: redis.Redis, layout: Layout, run: str, counts: dict[st
         client.hset(layout.summary(run), mapping=dict(counts.items()))
 
 
-def mirror_consent_partition(
-    redis_url: str, layout: Layout, ttl_ms: int, channels: list[str]
-) -> Any:
-    """A ``mapInArrow`` function: mirror silver.customers' consent into Redis.
+def mirror_consent(
+    redis_url: str,
+    layout: Layout,
+    ttl_ms: int,
+    channels: list[str],
+    batches: Iterable[pa.RecordBatch],
+) -> int:
+    """Mirror silver.customers' consent (Arrow batches) into Redis; customers mirrored.
 
     Each customer's channels go through :data:`serving.state.CONSENT` with the lake's
     ``consent_updated_at`` as the change time (0 for customers on the policy defaults), so a
-    newer change the API recorded since is kept. Yields the number of customers mirrored.
+    newer change the API recorded since is kept.
     """
-
-    def write(batches: Iterator[Any]) -> Iterator[Any]:
-        import pyarrow as pa
-
-        client = redis.Redis.from_url(redis_url)
-        script = client.register_script(state.CONSENT)
-        count = 0
-        try:
-            for batch in batches:
-                data = batch.to_pydict()
-                pipe = client.pipeline(transaction=False)
-                for i, customer in enumerate(data["customer_id"]):
-                    changed = data["consent_updated_at"][i]
-                    at_ms = int(changed.timestamp() * 1000) if changed else 0
-                    changes = {ch: (bool(data[f"consent_{ch}"][i]), at_ms) for ch in channels}
-                    script(
-                        keys=[layout.consent(customer)],
-                        args=state.consent_args(ttl_ms, changes),
-                        client=pipe,
-                    )
-                    count += 1
-                pipe.execute()
-        finally:
-            client.close()
-        yield pa.RecordBatch.from_pydict({"written": [count]})
-
-    return write
+    client = redis.Redis.from_url(redis_url)
+    script = client.register_script(state.CONSENT)
+    count = 0
+    try:
+        for batch in batches:
+            data = batch.to_pydict()
+            pipe = client.pipeline(transaction=False)
+            for i, customer in enumerate(data["customer_id"]):
+                changed = data["consent_updated_at"][i]
+                at_ms = int(changed.timestamp() * 1000) if changed else 0
+                changes = {ch: (bool(data[f"consent_{ch}"][i]), at_ms) for ch in channels}
+                script(
+                    keys=[layout.consent(customer)],
+                    args=state.consent_args(ttl_ms, changes),
+                    client=pipe,
+                )
+                count += 1
+            pipe.execute()
+    finally:
+        client.close()
+    return count
 
 
 def commit_run(client: redis.Redis, layout: Layout, run: str, expected: int) -> str | None:
