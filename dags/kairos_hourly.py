@@ -1,6 +1,9 @@
 """Kairos hourly pipeline: landing -> bronze -> GX gate -> silver -> gold -> models -> Redis.
 
-Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``):
+Each run processes exactly its data interval (one hour, keyed on ``data_interval_start``).
+Every Spark task is an ``@task.pyspark`` on the ``kairos_spark`` connection: a thin Spark
+Connect session on one long-lived Spark (the cluster's Connect endpoint; ``make up`` starts a
+local one), so a task starts in well under a second instead of a JVM each:
 
 * ``drain_streams``: the serving API's accepted events and trigger decisions, from their Redis
   Streams into landing (consumer group; acknowledged only after the files are written);
@@ -32,22 +35,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain, task
 
+from dags.common import spark_task
 from kairos import catalog
 from kairos.alerts import run_failed, task_failed
-from kairos.orchestration import lineage, spark_submit_kwargs
+from kairos.orchestration import lineage
 from kairos.settings import get_settings
 from spark_jobs import jobs
 
 settings = get_settings()
-
-
-def spark_job(job: jobs.Job) -> SparkSubmitOperator:
-    return SparkSubmitOperator(
-        **spark_submit_kwargs(job.name, job.module), **lineage(job.reads, job.writes)
-    )
 
 
 with DAG(
@@ -83,7 +80,7 @@ with DAG(
 
     drain = drain_streams()
     pipeline = [
-        spark_job(job)
+        spark_task(job)
         for job in (
             jobs.BRONZE_EVENTS,
             jobs.VALIDATE_EVENTS,
@@ -95,7 +92,7 @@ with DAG(
             jobs.MATERIALIZE_SCORES,
         )
     ]
-    decisions = spark_job(jobs.SILVER_DECISIONS)
+    decisions = spark_task(jobs.SILVER_DECISIONS)
 
     chain(drain, *pipeline)
     drain >> decisions

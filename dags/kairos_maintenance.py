@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
+from dags.common import spark_task
 from kairos import catalog
 from kairos.alerts import task_failed
-from kairos.orchestration import lineage, spark_submit_kwargs
+from kairos.orchestration import lineage
 from kairos.settings import get_settings
 from spark_jobs import jobs
 
@@ -74,9 +74,6 @@ with DAG(
             print(f"prune_model_versions: {model}: deleted {len(deleted[model])} version(s)")
         return deleted
 
-    SparkSubmitOperator(
-        **spark_submit_kwargs(jobs.MAINTAIN_LAKE.name, jobs.MAINTAIN_LAKE.module),
-        **lineage(jobs.MAINTAIN_LAKE.reads, []),
-    )
+    spark_task(jobs.MAINTAIN_LAKE)
     expire_redis_runs()
     prune_model_versions()

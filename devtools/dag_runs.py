@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from kairos.orchestration import spark_connection
 from kairos.settings import PROJECT_ROOT, Settings
 
 HOURLY_DAG = "kairos_hourly"
 # What ``airflow dags test`` logs: a line per finished task, and each job's own prints
-# (``bronze_events: 1,234 rows ...``) relayed by the SparkSubmitHook.
+# (``bronze.events: 1,234 rows ...``), which run in the same process and reach the log as is.
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(?P<task>\w+)")
-_JOB_SAYS = re.compile(r"\[info\s*\] (?P<text>[a-z_.]+: .*?) \[airflow\.task\.hooks")
+_JOB_SAYS = re.compile(r"^(?P<text>[a-z_.]+: .*)$")
 
 
 class DagRunFailed(RuntimeError):
@@ -43,19 +44,21 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def airflow_env(settings: Settings, airflow_home: str | Path | None = None) -> dict[str, str]:
-    """The environment an ``airflow`` subprocess needs: this venv, the DAGs, ``settings``."""
+    """The environment an ``airflow`` subprocess needs: this venv, the DAGs, ``settings``.
+
+    ``settings.spark_remote`` must name a running Spark Connect server: the DAG's Spark tasks
+    are its clients.
+    """
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
         **settings_env(settings),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYSPARK_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_KAIROS_SPARK": os.environ.get(
-            "AIRFLOW_CONN_KAIROS_SPARK", '{"conn_type": "spark", "host": "local[*]"}'
-        ),
+        # The Spark tasks' session: a client of the Spark Connect server the settings name.
+        "AIRFLOW_CONN_KAIROS_SPARK": spark_connection(settings.spark_remote),
     }
     if airflow_home is not None:
         env["AIRFLOW_HOME"] = str(airflow_home)

@@ -1,12 +1,14 @@
 """``make demo``: the whole system end to end on the embedded default, saying what it does.
 
 1. Generate three weeks of synthetic events into the landing location.
-2. History: run the batch pipeline over all but the last two hours in one data interval
+2. Start a Spark Connect server (one Spark for everything that follows) and a Redis.
+   History: run the batch pipeline over all but the last two hours in one data interval
    (landing -> bronze -> Great Expectations gate -> silver -> gold features and daily
    snapshots), then fit the RFM segmenter, train the propensity model in MLflow and score,
    so the first champion exists.
 3. The last two hours through the real hourly DAG (``airflow dags test kairos_hourly``,
-   every task a ``spark-submit``) against the demo's Redis: drain streams, bronze, gate,
+   every Spark task a Spark Connect client of that server) against the demo's Redis: drain
+   streams, bronze, gate,
    silver, features, train (the last hour completes a new day of labels, so a new model is
    trained and promoted only if it beats the champion), score, materialize.
 4. A summary: rows per table, quarantine reasons, segment sizes, model versions with holdout
@@ -201,15 +203,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from devtools import demo_serving
     from devtools.dag_runs import airflow_env, run_hour
-    from devtools.services import RedisProcess
+    from devtools.services import RedisProcess, SparkConnectProcess
     from kairos.interval import Interval
-    from kairos.spark import get_spark
+    from kairos.spark import connect
     from spark_jobs import pipeline, score_customers, train_models
 
     history = Interval(DEMO_START, end - timedelta(hours=args.dag_hours))
-    spark = get_spark("kairos-demo", settings)
+    logs = Path(settings.local_dir) / "logs" / "demo"
+    _step(f"starting a Spark Connect server on {settings.spark_master}, and Redis")
+    spark_server = SparkConnectProcess(settings, logs / "spark-connect.log").start()
+    print(f"    {spark_server.url} (log: {spark_server.log_path})")
+    spark = connect(spark_server.url, "kairos-demo")
     redis_server = RedisProcess(Path(settings.local_dir) / "demo" / "redis").start()
-    served = settings.model_copy(update={"redis_url": redis_server.url})
+    served = settings.model_copy(
+        update={"redis_url": redis_server.url, "spark_remote": spark_server.url}
+    )
     try:
         _step(f"history {history} in one interval: landing -> bronze -> gate -> silver -> gold")
         pipeline.run(spark, settings, history)
@@ -225,11 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"airflow dags test kairos_hourly {hour_end.isoformat()}: the hour "
                 f"{Interval(hour_end - timedelta(hours=1), hour_end)} through the real DAG"
             )
-            log = run_hour(
-                hour_end,
-                airflow_env(served),
-                Path(settings.local_dir) / "logs" / "demo",
-            )
+            log = run_hour(hour_end, airflow_env(served), logs)
             print(f"    full log: {log}")
 
         _step("summary")
@@ -245,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         redis_server.stop()
         spark.stop()
+        spark_server.stop()
 
     _step(f"done in {time.monotonic() - began:.0f}s")
     print(f"    landing: {settings.landing_root}\n    lake:    {settings.lake_root}")

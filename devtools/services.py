@@ -1,4 +1,4 @@
-"""Local services of the embedded stack: Redis, Airflow (standalone), the MLflow UI, the API.
+"""Local services of the embedded stack: Spark Connect, Redis, Airflow, the MLflow UI, the API.
 
 ``python -m devtools.services up|down|status`` backs ``make up`` / ``make down``. The test
 suite uses :class:`RedisProcess` directly to run a throw-away redis-server on a free port.
@@ -14,10 +14,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kairos.jars import spark_home
 from kairos.settings import Settings, get_settings
+from kairos.spark_conf import submit_args
 
 
 def free_port() -> int:
@@ -98,6 +101,76 @@ class RedisProcess:
             self.proc.wait(timeout)
 
 
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def spark_connect_command(
+    settings: Settings, port: int, extra_conf: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of a Spark Connect server with Kairos's configuration.
+
+    The server is a spark-submit of Spark's own ``SparkConnectServer`` on
+    ``KAIROS_SPARK_MASTER`` (``local[*]`` here; a standalone master makes it a cluster), bound
+    to loopback. Its Python workers run this interpreter, which has Kairos installed.
+    """
+    home = spark_home()
+    argv = [
+        str(home / "bin" / "spark-submit"),
+        "--class",
+        CONNECT_SERVER_CLASS,
+        "--name",
+        "kairos-spark-connect",
+        *submit_args(settings, extra_conf),
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+        "--conf",
+        "spark.connect.grpc.binding.address=127.0.0.1",
+    ]
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "SPARK_HOME": str(home),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return argv, env
+
+
+@dataclass
+class SparkConnectProcess:
+    """A Spark Connect server on loopback for the demo and the tests (``make up`` runs one too)."""
+
+    settings: Settings
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    extra_conf: Mapping[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> SparkConnectProcess:
+        argv, env = spark_connect_command(self.settings, self.port, self.extra_conf)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **env},
+            )
+        _wait_port(self.port, self.proc, f"Spark Connect server (log: {self.log_path})", timeout)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            stop_group(self.proc.pid, timeout)
+            self.proc.wait(timeout)
+
+
 # --- make up / make down --------------------------------------------------------------------
 
 
@@ -159,7 +232,7 @@ AIRFLOW_ENV = {
     "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
 }
-STARTUP_SECONDS = {"airflow": 240.0, "mlflow": 180.0}
+STARTUP_SECONDS = {"airflow": 240.0, "mlflow": 180.0, "spark": 180.0}
 
 
 def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
@@ -167,7 +240,13 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
     redis_dir.mkdir(parents=True, exist_ok=True)
     Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
+    spark_argv, _ = spark_connect_command(settings, settings.spark_connect_port)
     return {
+        "spark": (
+            spark_argv,
+            settings.spark_connect_port,
+            f"sc://127.0.0.1:{settings.spark_connect_port}",
+        ),
         "redis": (
             [
                 "redis-server",
@@ -215,9 +294,10 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
 
 
 def up(settings: Settings) -> None:
+    _, spark_env = spark_connect_command(settings, settings.spark_connect_port)
     for name, (argv, port, url) in _services(settings).items():
         print(f"{name:8s} starting ...", flush=True)
-        env = AIRFLOW_ENV if name == "airflow" else None
+        env = {"airflow": AIRFLOW_ENV, "spark": spark_env}.get(name)
         _spawn(settings, name, argv, port, STARTUP_SECONDS.get(name, 60.0), env)
         print(f"{name:8s} {url}   (log: {Path(settings.local_dir) / 'logs' / (name + '.log')})")
     if not Path(settings.api_keys_file).exists():
@@ -228,6 +308,10 @@ def up(settings: Settings) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    try:  # a leader that is our own child stays a zombie, "alive", until reaped
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     try:
         os.killpg(pgid, 0)
     except OSError:

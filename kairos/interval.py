@@ -62,5 +62,21 @@ class Interval:
             f"AND landed_hour < '{self.naive_end:%Y-%m-%d %H:%M:%S}'"
         )
 
+    def landed_partition_predicate(self) -> str:
+        """The same hours as partition values ``dt``/``hour`` (tables partitioned by landing):
+        a predicate Delta answers from the log alone, without opening a data file. (No
+        ``BETWEEN``: Delta's ``replaceWhere`` fails to resolve it.)"""
+        by_day: dict[str, list[int]] = {}
+        for hour in self.hours:
+            by_day.setdefault(f"{hour:%Y-%m-%d}", []).append(hour.hour)
+        whole = [day for day, hours in by_day.items() if len(hours) == 24]
+        parts = [f"dt IN ({', '.join(repr(day) for day in whole)})"] if whole else []
+        parts += [
+            f"(dt = '{day}' AND hour >= {min(hours)} AND hour <= {max(hours)})"
+            for day, hours in by_day.items()
+            if len(hours) < 24
+        ]
+        return "(" + " OR ".join(parts) + ")"
+
     def __str__(self) -> str:
         return f"[{self.start:%Y-%m-%d %H:%M}, {self.end:%Y-%m-%d %H:%M}) UTC"

@@ -25,12 +25,16 @@ from kairos.settings import Settings, get_settings
 MANIFEST = "manifest.json"
 
 
-def _pyspark_jars() -> Path:
-    """The jars folder of the installed pyspark (found without importing it)."""
+def spark_home() -> Path:
+    """The Spark distribution inside the installed pyspark (found without importing it)."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("pyspark is not installed; run `make setup`")
-    return Path(next(iter(spec.submodule_search_locations))) / "jars"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _pyspark_jars() -> Path:
+    return spark_home() / "jars"
 
 
 def _versions() -> tuple[str, str, str]:

@@ -62,11 +62,16 @@ def _sql_path(settings: Settings, table: Table) -> str:
 
 
 def exists(spark: SparkSession, settings: Settings, table: Table) -> bool:
-    """True when the table has been created (its Delta log exists)."""
+    """True when the table has been created (its Delta log exists).
+
+    Resolving the table's schema reads only the log's protocol and metadata, and leaves the
+    snapshot in Delta's cache for the read that usually follows (``DESCRIBE DETAIL`` would
+    reconstruct the whole file list: seconds on a table with history).
+    """
     from pyspark.errors import AnalysisException
 
     try:
-        spark.sql(f"DESCRIBE DETAIL {_sql_path(settings, table)}").collect()
+        spark.read.format("delta").load(table.path(settings)).schema  # noqa: B018
     except AnalysisException:
         return False
     return True
@@ -110,6 +115,14 @@ def create(frame: DataFrame, settings: Settings, table: Table) -> None:
     """Write ``frame`` as the table's first version, partitioned as the catalog says."""
     _note(table, "write")
     frame.write.format("delta").partitionBy(*table.partitioning).save(table.path(settings))
+
+
+def append(frame: DataFrame, settings: Settings, table: Table) -> None:
+    """Add ``frame``'s rows to the table (created if missing)."""
+    _note(table, "write")
+    frame.write.format("delta").mode("append").partitionBy(*table.partitioning).save(
+        table.path(settings)
+    )
 
 
 def replace_where(

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
 
     # --- spark ---------------------------------------------------------------------------
     spark_master: str = Field("local[*]", description="Spark master URL.")
+    spark_remote: str = Field(
+        "",
+        description="Spark Connect server (`sc://host:port`): jobs open a thin client session "
+        "there instead of starting Spark in-process. Empty: a session of their own.",
+    )
+    spark_connect_port: int = Field(
+        15002,
+        ge=1,
+        le=65535,
+        description="Port of the local Spark Connect server `make up` starts.",
+    )
     spark_driver_memory: str = Field("2g", description="Spark driver memory (local mode).")
     spark_shuffle_partitions: int = Field(
         4, ge=1, description="`spark.sql.shuffle.partitions`; small on a laptop."

@@ -73,3 +73,26 @@ def build_conf(settings: Settings, extra: Mapping[str, str] | None = None) -> di
         conf.update(_s3_conf(settings))
     conf.update(extra or {})
     return conf
+
+
+# Settings spark-submit takes as its own flags rather than as --conf.
+_SUBMIT_FLAGS = {"spark.jars", "spark.jars.packages", "spark.jars.ivy", "spark.driver.memory"}
+
+
+def submit_args(settings: Settings, extra: Mapping[str, str] | None = None) -> list[str]:
+    """``spark-submit`` arguments that give a driver Kairos's configuration and jars."""
+    conf = build_conf(settings, extra)
+    args = ["--master", settings.spark_master, "--driver-memory", settings.spark_driver_memory]
+    if "spark.jars" in conf:
+        args += ["--jars", conf["spark.jars"]]
+    if "spark.jars.packages" in conf:
+        args += [
+            "--packages",
+            conf["spark.jars.packages"],
+            "--conf",
+            f"spark.jars.ivy={conf['spark.jars.ivy']}",
+        ]
+    for key, value in conf.items():
+        if key not in _SUBMIT_FLAGS:
+            args += ["--conf", f"{key}={value}"]
+    return args

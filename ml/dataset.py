@@ -22,6 +22,24 @@ from ml.labels import with_labels
 from ml.training_data import MIN_SNAPSHOT_DAYS, TrainingData, model_features, split_by_time
 
 
+def labelled_days(spark: SparkSession, settings: Settings, known_until: datetime) -> list[datetime]:
+    """Snapshot days of the training window whose label horizon has passed by ``known_until``
+    (read from the partition column alone: no labels are computed)."""
+    if not lake.exists(spark, settings, catalog.FEATURE_SNAPSHOTS):
+        return []
+    until = known_until.replace(tzinfo=None)
+    start = until - pd.Timedelta(days=settings.training_window_days)
+    complete = until - pd.Timedelta(days=settings.label_horizon_days)
+    rows = (
+        lake.read(spark, settings, catalog.FEATURE_SNAPSHOTS)
+        .where((F.col("as_of") >= F.lit(start)) & (F.col("as_of") <= F.lit(complete)))
+        .select("as_of")
+        .distinct()
+        .collect()
+    )
+    return sorted(r.as_of for r in rows)
+
+
 def load(
     spark: SparkSession, settings: Settings, features: FeatureSet, known_until: datetime
 ) -> TrainingData | str:
@@ -46,7 +64,7 @@ def load(
         (F.col("event_type") == "purchase") & (F.col("occurred_at") > F.lit(start))
     )
     labelled = with_labels(recent, purchases, horizon, known_until).where("label_complete")
-    days = sorted(r.as_of for r in labelled.select("as_of").distinct().collect())
+    days = labelled_days(spark, settings, known_until)
     if len(days) < MIN_SNAPSHOT_DAYS:
         return (
             f"{len(days)} snapshot day(s) with complete {horizon}-day labels; "

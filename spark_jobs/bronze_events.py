@@ -25,9 +25,9 @@ from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
 from spark_jobs.contract import event_struct, with_violations
 from spark_jobs.landed import landed_hours, read_landed
+from spark_jobs.runner import job_main
 
 JOB = jobs.BRONZE_EVENTS
 STAGE = "contract"
@@ -98,21 +98,23 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[in
     ingested_at = datetime.now(UTC)
     checked = check_contract(read_landed(spark, settings, hours)).persist()
     try:
-        predicate = interval.landed_hour_predicate()
-        lake.replace_where(
-            valid_events(checked, ingested_at), settings, catalog.BRONZE_EVENTS, predicate
-        )
-        lake.replace_where(
-            quarantined(checked, ingested_at),
-            settings,
-            catalog.QUARANTINE,
-            f"{predicate} AND stage = '{STAGE}'",
-        )
         counts = checked.groupBy((F.size("violations") == 0).alias("ok")).count().collect()
+        good = next((r["count"] for r in counts if r["ok"]), 0)
+        bad = next((r["count"] for r in counts if not r["ok"]), 0)
+        # The interval's landed hours are whole partitions: replacing them is metadata work.
+        hours_predicate = interval.landed_partition_predicate()
+        lake.replace_where(
+            valid_events(checked, ingested_at), settings, catalog.BRONZE_EVENTS, hours_predicate
+        )
+        stale = f"{hours_predicate} AND stage = '{STAGE}'"
+        if bad:
+            lake.replace_where(
+                quarantined(checked, ingested_at), settings, catalog.QUARANTINE, stale
+            )
+        elif lake.exists(spark, settings, catalog.QUARANTINE):  # a rerun may leave rows behind
+            lake.delete(spark, settings, catalog.QUARANTINE, stale)
     finally:
         checked.unpersist()
-    good = next((r["count"] for r in counts if r["ok"]), 0)
-    bad = next((r["count"] for r in counts if not r["ok"]), 0)
     print(
         f"bronze.events: {good:,} rows, quarantined {bad:,}, from {len(hours)} landed hour(s) "
         f"in {interval}"

@@ -18,7 +18,8 @@ the one the contract uses: ``type``, ``required``, ``anyOf`` of ``required``, ``
 
 from __future__ import annotations
 
-from functools import reduce
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -56,6 +57,18 @@ VIOLATION = T.StructType(
         T.StructField("message", T.StringType()),
     ]
 )
+
+
+def balanced(combine: Callable[[Column, Column], Column], columns: list[Column]) -> Column:
+    """``columns`` combined pairwise into a balanced tree (``a | b | c | d`` as
+    ``(a | b) | (c | d)``): the same value as a left fold, but a plan ``log2(n)`` deep instead
+    of ``n``, which Spark Connect's protobuf messages (nesting limit 100) need for the ~110
+    checks of the contract."""
+    level = list(columns)
+    while len(level) > 1:
+        pairs = [combine(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        level = pairs + ([level[-1]] if len(level) % 2 else [])
+    return level[0]
 
 
 def _types(prop: dict[str, Any]) -> tuple[str, bool]:
@@ -176,7 +189,7 @@ class _Compiler:
     def _known_present(self, level: str) -> Column:
         """How many of the schema's fields a level has (for the unknown-field fast test)."""
         names = self._levels()[level].get("properties", {})
-        return reduce(lambda a, b: a + b, [self._present(level, n).cast("int") for n in names])
+        return balanced(operator.add, [self._present(level, n).cast("int") for n in names])
 
     def _levels(self) -> dict[str, dict[str, Any]]:
         nested = {n: p for n, p in self.schema["properties"].items() if _types(p)[0] == "object"}
@@ -366,7 +379,7 @@ class _Compiler:
                 raise ValueError("event schema: anyOf is only compiled for lists of required")
         if self.schema.get("anyOf"):
             names = [n for alt in self.schema["anyOf"] for n in alt["required"]]
-            none = ~reduce(lambda a, b: a | b, [self._present("", n) for n in names])
+            none = ~balanced(operator.or_, [self._present("", n) for n in names])
             label = "|".join(names)
             self.checks.append(
                 _violation(
@@ -385,7 +398,7 @@ class _Compiler:
         flagged = [c.isNotNull() for c in self.checks] + [
             F.coalesce(u, F.lit(True)) for u in self.extra_unknown
         ]
-        clean = ~reduce(lambda a, b: a | b, flagged)
+        clean = ~balanced(operator.or_, flagged)
         merged = F.when(clean, F.array().cast(T.ArrayType(VIOLATION))).otherwise(merged)
         # A line that is not a JSON object gets one violation, and only that one.
         not_json = _violation(

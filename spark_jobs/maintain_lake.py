@@ -21,7 +21,7 @@ from kairos.catalog import Table
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.MAINTAIN_LAKE
 

@@ -28,7 +28,7 @@ from kairos.settings import Settings
 from serving import materialize
 from serving.layout import Layout
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.MATERIALIZE_SCORES
 PARTITION_SCHEMA = "counter string, rows long"

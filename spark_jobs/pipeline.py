@@ -2,8 +2,8 @@
 
 For callers that run them in one Spark session.
 
-The hourly DAG runs the same steps as separate spark-submit tasks; the demo, the benchmark
-and the tests run them in-process for an interval of any length.
+The hourly DAG runs the same steps as separate tasks on the Spark Connect server; the demo,
+the benchmark and the tests run them in one session for an interval of any length.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from kairos.rfm import RfmEdges
 from kairos.settings import Settings
 from ml import segmenter, tracking
 from spark_jobs import jobs, rfm
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.SCORE_CUSTOMERS
 
@@ -117,7 +117,9 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
     )
     customers = lake.read(spark, settings, catalog.SILVER_CUSTOMERS)
     allowed = consenting(features, customers, default_consent(settings.feature_defs_dir)["scoring"])
-    uri = f"models:/{settings.model_name}/{version}"
+    # The artifact store's own URI (a folder here, s3:// on AWS): the executors load the model
+    # from there without needing the registry (they may be other machines, or a Connect server).
+    uri = client.get_model_version_download_uri(settings.model_name, version)
     model = mlflow.pyfunc.load_model(uri)
     schema = model.metadata.get_input_schema()
     inputs = schema.input_names() if schema is not None else []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from kairos import catalog, lake
@@ -22,7 +22,7 @@ from kairos.consent import default_consent
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.SILVER_CUSTOMERS
 PROFILE_MERGE = lake.Merge(on="t.customer_id = s.customer_id", update="*", insert="*")
@@ -91,10 +91,26 @@ def customer_profiles(events: DataFrame, defaults: dict[str, bool]) -> DataFrame
     )
 
 
+def event_dates_landed(spark: SparkSession, settings: Settings, interval: Interval) -> Column:
+    """A partition filter on silver.events for the rows landed in ``interval``: the event
+    dates of the interval's bronze rows (partitioned by landing, so this reads one hour)."""
+    dates = [
+        r["d"]
+        for r in lake.read(spark, settings, catalog.BRONZE_EVENTS)
+        .where(F.expr(interval.landed_partition_predicate()))
+        .select(F.to_date("occurred_at").alias("d"))
+        .distinct()
+        .collect()
+    ]
+    return F.col("event_date").isin(dates) if dates else F.lit(False)
+
+
 def touched_customers(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
     """Customers with events landed in the interval or identities linked near it."""
     silver = lake.read(spark, settings, catalog.SILVER_EVENTS)
-    landed = silver.where(F.expr(interval.landed_hour_predicate())).select("customer_id")
+    landed = silver.where(
+        event_dates_landed(spark, settings, interval) & F.expr(interval.landed_hour_predicate())
+    ).select("customer_id")
     horizon = interval.naive_start - timedelta(hours=settings.lookback_hours)
     linked = (
         lake.read(spark, settings, catalog.IDENTITY_MAP)
@@ -113,12 +129,12 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
     history = lake.read(spark, settings, catalog.SILVER_EVENTS).join(
         touched, "customer_id", "left_semi"
     )
-    profiles = customer_profiles(history, default_consent(settings.feature_defs_dir)).persist()
-    try:
-        count = profiles.count()
-        lake.merge(profiles, settings, catalog.SILVER_CUSTOMERS, PROFILE_MERGE)
-    finally:
-        profiles.unpersist()
+    profiles = customer_profiles(history, default_consent(settings.feature_defs_dir))
+    metrics = lake.merge(profiles, settings, catalog.SILVER_CUSTOMERS, PROFILE_MERGE)
+    count = sum(
+        int(metrics.get(m, 0))
+        for m in ("numTargetRowsUpdated", "numTargetRowsInserted", "numOutputRows")
+    )
     print(f"silver.customers: {count:,} customers rebuilt for {interval}")
     return count
 

@@ -19,8 +19,8 @@ from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
 from spark_jobs.landed import landed_hours, read_landed
+from spark_jobs.runner import job_main
 
 JOB = jobs.SILVER_DECISIONS
 

@@ -31,7 +31,7 @@ from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 from spark_jobs.validate_events import STAGE as GATE_STAGE
 
 JOB = jobs.SILVER_EVENTS
@@ -140,7 +140,7 @@ def to_silver(bronze: DataFrame) -> DataFrame:
 
 def gated_bronze(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
     """The interval's bronze rows minus those the expectations gate quarantined."""
-    where = F.expr(interval.landed_hour_predicate())
+    where = F.expr(interval.landed_partition_predicate())
     bronze = lake.read(spark, settings, catalog.BRONZE_EVENTS).where(where)
     if not lake.exists(spark, settings, catalog.QUARANTINE):
         return bronze
@@ -179,49 +179,105 @@ def _merge(spark: SparkSession, settings: Settings, interval: Interval, batch: D
         return 0
     lookback = settings.lookback_hours
     horizon = bounds["lo"] - timedelta(hours=lookback)
-    lake.merge(resolve_links(identity_links(batch)), settings, catalog.IDENTITY_MAP, IDENTITY_MERGE)
+    _merge_links(spark, settings, resolve_links(identity_links(batch)))
     identity_map = lake.read(spark, settings, catalog.IDENTITY_MAP)
-    new_rows = resolve_identity(batch, identity_map, lookback).withColumn("_existing", F.lit(False))
+    new_rows = resolve_identity(batch, identity_map, lookback)
 
-    silver_exists = lake.exists(spark, settings, catalog.SILVER_EVENTS)
-    if silver_exists:
-        silver = lake.read(spark, settings, catalog.SILVER_EVENTS).where(
-            F.col("occurred_at") >= F.lit(horizon)
+    if not lake.exists(spark, settings, catalog.SILVER_EVENTS):
+        lake.create(sessionize(new_rows).select(*COLUMNS), settings, catalog.SILVER_EVENTS)
+        inserted = int(
+            lake.last_operation_metrics(spark, settings, catalog.SILVER_EVENTS)["numOutputRows"]
         )
-        fresh = new_rows.join(silver.select("event_id"), "event_id", "left_anti")
-        actors = fresh.select(F.coalesce("anonymous_id", "customer_id").alias("_actor")).distinct()
-        # Rows already in silver that this batch may change: derived sessions of the same
-        # devices, and anonymous rows of newly linked anonymous ids.
-        context = (
-            silver.withColumn("_actor", F.coalesce("anonymous_id", "customer_id"))
-            .join(actors, "_actor", "left_semi")
-            .where(F.col("session_derived"))
-            .drop("_actor")
-        )
-        linked = batch.select("anonymous_id").where(F.col("anonymous_id").isNotNull()).distinct()
-        unstitched = silver.where(F.col("customer_id").isNull()).join(
-            linked, "anonymous_id", "left_semi"
-        )
-        existing = resolve_identity(
-            context.unionByName(unstitched).dropDuplicates(["event_id"]), identity_map, lookback
-        ).withColumn("_existing", F.lit(True))
-        changes = sessionize(fresh.unionByName(existing))
-    else:
-        changes = sessionize(new_rows)
+        print(f"silver.events: {inserted:,} new rows for {interval}")
+        return inserted
 
-    changes = changes.select(*COLUMNS, "_existing")
-    if not silver_exists:
-        lake.create(changes.drop("_existing"), settings, catalog.SILVER_EVENTS)
-        metrics = lake.last_operation_metrics(spark, settings, catalog.SILVER_EVENTS)
-    else:
-        metrics = lake.merge(changes, settings, catalog.SILVER_EVENTS, _events_merge(horizon))
-    inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
-    print(f"silver.events: {inserted:,} new rows for {interval}")
+    # The event dates an id is deduplicated against, and the rows this batch may change.
+    in_reach = lake.read(spark, settings, catalog.SILVER_EVENTS).where(
+        F.col("event_date") >= F.lit(horizon.date())
+    )
+    recent = in_reach.where(F.col("occurred_at") >= F.lit(horizon))
+    fresh = new_rows.join(in_reach.select("event_id"), "event_id", "left_anti")
+    actors = fresh.select(F.coalesce("anonymous_id", "customer_id").alias("_actor")).distinct()
+    # Rows already in silver that this batch may change: derived sessions of the same
+    # devices, and anonymous rows of newly linked anonymous ids.
+    context = (
+        recent.withColumn("_actor", F.coalesce("anonymous_id", "customer_id"))
+        .join(actors, "_actor", "left_semi")
+        .where(F.col("session_derived"))
+        .drop("_actor")
+    )
+    linked = batch.select("anonymous_id").where(F.col("anonymous_id").isNotNull()).distinct()
+    unstitched = recent.where(F.col("customer_id").isNull()).join(
+        linked, "anonymous_id", "left_semi"
+    )
+    existing = resolve_identity(
+        context.unionByName(unstitched)
+        .dropDuplicates(["event_id"])
+        .withColumn("_was", F.struct("session_id", "customer_id")),
+        identity_map,
+        lookback,
+    )
+    changes = (
+        sessionize(fresh.withColumn("_was", F.lit(None)).unionByName(existing))
+        .withColumn("_new", F.col("_was").isNull())
+        .withColumn(
+            "_changed",
+            ~F.col("_new")
+            & (
+                ~F.col("session_id").eqNullSafe(F.col("_was.session_id"))
+                | ~F.col("customer_id").eqNullSafe(F.col("_was.customer_id"))
+            ),
+        )
+        # Materialized once: the writes below change silver.events, which this plan reads, and
+        # a recomputed plan would no longer see the new ids as new (nor their sessions as moved).
+        .localCheckpoint()
+    )
+    counts = changes.agg(
+        F.sum(F.col("_new").cast("int")).alias("new"),
+        F.sum(F.col("_changed").cast("int")).alias("changed"),
+    ).first()
+    inserted, changed = (int(counts["new"] or 0), int(counts["changed"] or 0)) if counts else (0, 0)
+    # New ids are appended (no join with the table); only rows whose session or customer moved
+    # are MERGEd. A rerun finds its appended rows in silver and appends nothing.
+    if inserted:
+        lake.append(changes.where("_new").select(*COLUMNS), settings, catalog.SILVER_EVENTS)
+    if changed:
+        updates = changes.where("_changed").select(*COLUMNS)
+        lake.merge(updates, settings, catalog.SILVER_EVENTS, _updates_merge(horizon))
+    print(
+        f"silver.events: {inserted:,} new rows, {changed:,} re-sessionized or stitched, "
+        f"for {interval}"
+    )
     return inserted
 
 
-def _events_merge(horizon: datetime) -> lake.Merge:
-    """New events are inserted; rows already in silver only get new sessions or customers."""
+def _merge_links(spark: SparkSession, settings: Settings, links: DataFrame) -> None:
+    """Add the batch's links to the identity map; MERGE only links that are new or earlier."""
+    if not lake.exists(spark, settings, catalog.IDENTITY_MAP):
+        lake.create(links, settings, catalog.IDENTITY_MAP)
+        return
+    known = lake.read(spark, settings, catalog.IDENTITY_MAP).select(
+        "anonymous_id", F.col("customer_id").alias("_c"), F.col("linked_at").alias("_at")
+    )
+    better = (
+        links.join(known, "anonymous_id", "left")
+        .where(
+            F.col("_at").isNull()
+            | (F.col("linked_at") < F.col("_at"))
+            | ((F.col("linked_at") == F.col("_at")) & (F.col("customer_id") < F.col("_c")))
+        )
+        .drop("_c", "_at")
+        .persist()
+    )
+    try:
+        if better.count():
+            lake.merge(better, settings, catalog.IDENTITY_MAP, IDENTITY_MERGE)
+    finally:
+        better.unpersist()
+
+
+def _updates_merge(horizon: datetime) -> lake.Merge:
+    """Rows already in silver get their new session or customer (no inserts here)."""
     return lake.Merge(
         on=f"t.event_id = s.event_id AND t.event_date >= DATE'{horizon.date()}'",
         update={
@@ -229,10 +285,7 @@ def _events_merge(horizon: datetime) -> lake.Merge:
             "customer_id": "s.customer_id",
             "identity_stitched": "s.identity_stitched",
         },
-        update_when="s._existing AND (NOT (t.session_id <=> s.session_id) "
-        "OR NOT (t.customer_id <=> s.customer_id))",
-        insert={c: f"s.{c}" for c in COLUMNS},
-        insert_when="NOT s._existing",
+        insert=None,
     )
 
 

@@ -23,7 +23,7 @@ from kairos.interval import Interval
 from kairos.settings import Settings
 from ml import dataset, propensity, segmenter, tracking
 from spark_jobs import jobs, rfm
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.TRAIN_MODELS
 
@@ -65,17 +65,19 @@ def train_propensity(
 ) -> tuple[propensity.Outcome | None, str | None]:
     """Train unless there is nothing new; ``(outcome, None)`` or ``(None, reason)``."""
     features = load_features(settings.feature_defs_dir)
+    client = tracking.use(settings)
+    last = propensity.last_trained_as_of(client, settings)
+    days = dataset.labelled_days(spark, settings, interval.end)
+    # Rerunning or backfilling an older hour must not train an older model than the newest;
+    # between midnights no new day of labels completes, so most hours stop here, cheaply.
+    if days and last is not None and days[-1].isoformat() <= last:
+        return None, (
+            f"no new labelled data since the last training (newest complete label as_of "
+            f"{days[-1]:%Y-%m-%d %H:%M}; already trained up to {last[:16]})"
+        )
     data = dataset.load(spark, settings, features, interval.end)
     if isinstance(data, str):
         return None, f"not enough labelled data: {data}"
-    client = tracking.use(settings)
-    last = propensity.last_trained_as_of(client, settings)
-    # Rerunning or backfilling an older hour must not train an older model than the newest.
-    if last is not None and data.newest_as_of.isoformat() <= last:
-        return None, (
-            f"no new labelled data since the last training (newest complete label as_of "
-            f"{data.newest_as_of:%Y-%m-%d %H:%M}; already trained up to {last[:16]})"
-        )
     outcome = propensity.train_and_register(
         settings, data, feature_set_fingerprint=features.fingerprint
     )

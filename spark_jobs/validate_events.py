@@ -28,7 +28,7 @@ from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
 from spark_jobs.bronze_events import quarantine_rows
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.VALIDATE_EVENTS
 STAGE = "expectations"
@@ -220,18 +220,12 @@ def _write_quarantine(
     flagged: list[DataFrame],
     interval: Interval,
 ) -> int:
-    predicate = f"{interval.landed_hour_predicate()} AND stage = '{STAGE}'"
+    predicate = f"{interval.landed_partition_predicate()} AND stage = '{STAGE}'"
     now = datetime.now(UTC)
-    if not flagged:
-        empty = quarantine_rows(
-            bronze.limit(0),
-            raw=F.lit(None).cast("string"),
-            event_id=F.col("event_id"),
-            violations=F.array().cast("array<struct<field:string,kind:string,message:string>>"),
-            stage=STAGE,
-            ingested_at=now,
-        )
-        lake.replace_where(empty, settings, catalog.QUARANTINE, predicate)
+    if not flagged:  # nothing to quarantine; a rerun may leave rows behind
+        spark = bronze.sparkSession
+        if lake.exists(spark, settings, catalog.QUARANTINE):
+            lake.delete(spark, settings, catalog.QUARANTINE, predicate)
         return 0
     failed = (
         reduce(DataFrame.unionByName, flagged)
@@ -266,7 +260,7 @@ def _write_quarantine(
 
 def bronze_for(spark: SparkSession, settings: Settings, interval: Interval) -> DataFrame:
     return lake.read(spark, settings, catalog.BRONZE_EVENTS).where(
-        F.expr(interval.landed_hour_predicate())
+        F.expr(interval.landed_partition_predicate())
     )
 
 

@@ -25,16 +25,27 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def spark():  # type: ignore[no-untyped-def]
-    """One local Spark session with Delta and Delta's test speed settings."""
-    from kairos.spark import get_spark
+def spark_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One Spark Connect server for the whole run (Delta, Delta's test speed settings): the
+    tests' session and the end-to-end DAG runs are all its clients, as tasks are in production."""
+    from devtools.services import SparkConnectProcess
     from kairos.spark_conf import TEST_CONF
 
-    session = get_spark(
-        "kairos-tests",
+    server = SparkConnectProcess(
         Settings(spark_master="local[2]", spark_shuffle_partitions=2),
+        tmp_path_factory.mktemp("spark") / "connect.log",
         extra_conf=TEST_CONF,
-    )
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_server):  # type: ignore[no-untyped-def]
+    """A Spark Connect session on the session's server."""
+    from kairos.spark import connect
+
+    session = connect(spark_server.url, "kairos-tests")
     yield session
     session.stop()
 

@@ -21,7 +21,13 @@ from pyspark.sql import functions as F
 
 from devtools.dag_runs import HOURLY_DAG, airflow_env, run_hour
 from devtools.demo_serving import running_api
-from devtools.services import AIRFLOW_ENV, RedisProcess, free_port, stop_group
+from devtools.services import (
+    AIRFLOW_ENV,
+    RedisProcess,
+    SparkConnectProcess,
+    free_port,
+    stop_group,
+)
 from kairos import catalog, lake
 from kairos.settings import Settings
 from serving import auth
@@ -62,14 +68,18 @@ class HourByHour:
 @pytest.fixture(scope="module")
 def hour_by_hour(
     spark: SparkSession,
+    spark_server: SparkConnectProcess,
     seeded: Path,
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
     migrated_airflow_db: Path,
 ) -> HourByHour:
-    """The two hours run one after the other with ``airflow dags test``."""
+    """The two hours run one after the other with ``airflow dags test``, every Spark task a
+    client of the session's Spark Connect server."""
     root = tmp_path_factory.mktemp("hour-by-hour")
-    settings = lake_settings(copy_of(seeded, root / "state"), redis_url=redis_url)
+    settings = lake_settings(
+        copy_of(seeded, root / "state"), redis_url=redis_url, spark_remote=spark_server.url
+    )
     env = airflow_env(settings, new_airflow_home(root / "airflow", migrated_airflow_db))
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     live_runs = []
@@ -123,6 +133,7 @@ def _runs(env: dict[str, str]) -> list[dict[str, str]]:
 
 def test_a_backfill_makes_the_same_tables_as_hour_by_hour(
     spark: SparkSession,
+    spark_server: SparkConnectProcess,
     seeded: Path,
     tmp_path: Path,
     hour_by_hour: HourByHour,
@@ -130,7 +141,11 @@ def test_a_backfill_makes_the_same_tables_as_hour_by_hour(
 ) -> None:
     """`airflow backfill create` over both hours, run by a real scheduler (standalone)."""
     redis_server = RedisProcess(tmp_path / "redis").start()
-    settings = lake_settings(copy_of(seeded, tmp_path / "state"), redis_url=redis_server.url)
+    settings = lake_settings(
+        copy_of(seeded, tmp_path / "state"),
+        redis_url=redis_server.url,
+        spark_remote=spark_server.url,
+    )
     port = free_port()
     env = {
         **airflow_env(settings, new_airflow_home(tmp_path / "airflow", migrated_airflow_db)),

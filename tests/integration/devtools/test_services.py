@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from devtools.services import RedisProcess
+from devtools.services import RedisProcess, stop_group
 
 
 def test_session_redis_answers(redis_client: redis.Redis) -> None:
@@ -25,3 +27,13 @@ def test_redis_process_starts_and_stops(tmp_path: Path) -> None:
     assert server.proc is not None and server.proc.poll() is not None
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
+
+
+def test_stopping_our_own_child_does_not_wait_for_the_timeout() -> None:
+    """Regression: a leader that exited on SIGTERM stayed a zombie until reaped, so the group
+    looked alive and every test session's teardown waited the whole 30 s for it."""
+    child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    started = time.monotonic()
+    stop_group(child.pid, timeout=30)
+    assert time.monotonic() - started < 10
+    assert child.poll() is not None

@@ -7,7 +7,9 @@ from itertools import pairwise
 
 import pytest
 
+from kairos.orchestration import SPARK_CONN_ID, asset
 from kairos.settings import PROJECT_ROOT
+from spark_jobs import jobs
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +71,15 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     assert dag.get_task("silver_decisions").upstream_task_ids == {"drain_streams"}
-    task = dag.get_task("bronze_events")
-    assert task.application.endswith("spark_jobs/bronze_events.py")
-    assert "{{ data_interval_start.isoformat() }}" in task.application_args
-    assert "io.delta.sql.DeltaSparkSessionExtension" in task.conf.values()
+    for job in jobs.ALL:
+        dag_of_job = dagbag.dags[
+            "kairos_maintenance" if job is jobs.MAINTAIN_LAKE else "kairos_hourly"
+        ]
+        task = dag_of_job.get_task(job.name)
+        # a Spark Connect session from the kairos_spark connection, the job's own summary
+        assert task.custom_operator_name == "@task.pyspark"
+        assert task.conn_id == SPARK_CONN_ID
+        assert task.doc == job.summary
 
 
 def test_hourly_dag_alerts_on_failure_and_deadline_and_shows_lineage(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -86,8 +93,10 @@ def test_hourly_dag_alerts_on_failure_and_deadline_and_shows_lineage(dagbag) -> 
     assert "x-kairos://lake/bronze.events" in outlets
     assert "x-kairos://lake/gold.scores" in outlets
     assert "x-kairos://redis/scores" in outlets
-    score = dag.get_task("score_customers")
-    assert {a.uri for a in score.inlets} >= {"x-kairos://lake/gold.customer_features"}
+    for job in jobs.HOURLY:  # lineage is exactly what the job declares (and tests hold it to)
+        task = dag.get_task(job.name)
+        assert {a.uri for a in task.inlets} == {asset(d).uri for d in job.reads}, job.name
+        assert {a.uri for a in task.outlets} == {asset(d).uri for d in job.writes}, job.name
     assert dag.timetable.expression == "0 * * * *"  # Assets do not schedule: intervals stay
 
 
@@ -95,4 +104,3 @@ def test_maintenance_dag_is_daily_and_covers_lake_redis_and_mlflow(dagbag) -> No
     dag = dagbag.dags["kairos_maintenance"]
     assert dag.timetable.expression == "0 3 * * *"
     assert set(dag.task_ids) == {"maintain_lake", "expire_redis_runs", "prune_model_versions"}
-    assert dag.get_task("maintain_lake").application.endswith("spark_jobs/maintain_lake.py")
