@@ -104,6 +104,12 @@ FEATURE_SNAPSHOTS = Table(
     ("as_of",),
     "the same rows at daily as_of instants, for training (400 days kept)",
 )
+FEATURE_TILES = Table(
+    "gold",
+    "feature_tiles",
+    ("tile_day",),
+    "per customer and day: the states long feature windows merge (settled days)",
+)
 SCORES = Table(
     "gold",
     "scores",
@@ -119,6 +125,7 @@ TABLES: tuple[Table, ...] = (
     SILVER_CUSTOMERS,
     CUSTOMER_FEATURES,
     FEATURE_SNAPSHOTS,
+    FEATURE_TILES,
     SCORES,
     DECISIONS,
 )

@@ -13,7 +13,8 @@ aggregated columns afterwards; defaults fill what matched nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
@@ -23,6 +24,7 @@ from pyspark.sql import types as T
 from kairos.feature_defs import Column as FeatureColumn
 from kairos.feature_defs import DefinitionError, FeatureDef, FeatureSet
 from kairos.interval import naive_utc
+from spark_jobs import feature_tiles as tiles
 
 DTYPES = {"long": T.LongType(), "double": T.DoubleType(), "string": T.StringType()}
 _MICROS_PER_DAY = 86_400_000_000
@@ -114,18 +116,48 @@ def _aggregate(column: FeatureColumn, as_of: datetime) -> Column:
     raise AssertionError(kind)  # ratio is handled after aggregation; others rejected on load
 
 
-def features_as_of(events: DataFrame, features: FeatureSet, as_of: datetime) -> DataFrame:
+@dataclass(frozen=True)
+class Tiled:
+    """The long columns of an ``as_of`` read from tiles (:mod:`spark_jobs.feature_tiles`):
+    events after ``raw_from`` (and each window's partial first day) come from silver, whole
+    days up to ``raw_from`` from ``tiles``."""
+
+    columns: tuple[FeatureColumn, ...]
+    raw_from: datetime
+    tiles: DataFrame | None
+
+
+def features_as_of(
+    events: DataFrame, features: FeatureSet, as_of: datetime, tiled: Tiled | None = None
+) -> DataFrame:
     """One row per customer known at ``as_of``: ``customer_id``, ``as_of``, every column.
 
-    ``events`` are silver.events rows (any superset of what the windows need). Customers are
-    those with any known event in the scanned range (the longest window).
+    ``events`` are silver.events rows (any superset of what the windows need, or with
+    ``tiled`` the raw days and partial first days it names). Customers are those with any
+    known event in the scanned range (the longest window).
     """
     check_expressions(features, events)
     at = naive_utc(as_of)
     known = known_events(events, as_of, scan_start(features, as_of))
     plain = [c for c in features.columns if c.feature.aggregation != "ratio"]
-    grouped = known.groupBy("customer_id").agg(*[_aggregate(c, at).alias(c.name) for c in plain])
+    long = {c.name: c for c in (tiled.columns if tiled else ())}
+    grouped = known.groupBy("customer_id").agg(
+        *[
+            (
+                tiles.state(c, _raw_part(c, at, tiled.raw_from))
+                if tiled and c.name in long
+                else _aggregate(c, at)
+            ).alias(c.name)
+            for c in plain
+        ]
+    )
     raw = {c.name: F.col(c.name) for c in plain}
+    if tiled and long:
+        grouped, raw = _with_tiles(grouped, raw, tiled, at)
+        # Customers known from tiles alone had no raw rows: their counts over nothing are 0.
+        for c in plain:
+            if c.name not in long and c.feature.aggregation in ("count", "distinct_count"):
+                raw[c.name] = F.coalesce(raw[c.name], F.lit(0))
     for column in features.columns:
         if column.feature.aggregation == "ratio":
             num, den = features.ratio_inputs(column)
@@ -137,6 +169,64 @@ def features_as_of(events: DataFrame, features: FeatureSet, as_of: datetime) -> 
         F.lit(at).alias("as_of"),
         *[_finish(raw[c.name], c.feature).alias(c.name) for c in features.columns],
     )
+
+
+def _raw_part(column: FeatureColumn, at: datetime, raw_from: datetime) -> Column:
+    """The events a long column takes from silver: its window minus the whole days that
+    tiles cover, ``(first full day 00:00, raw_from]``."""
+    condition = tiles.matches(column)
+    length = column.window.length
+    if length is None:
+        return condition & (F.col("occurred_at") > F.lit(raw_from))
+    start = at - length
+    first = tiles.first_full_day(start)
+    tiled = (F.col("occurred_at") > F.lit(datetime(first.year, first.month, first.day))) & (
+        F.col("occurred_at") <= F.lit(raw_from)
+    )
+    return condition & (F.col("occurred_at") > F.lit(start)) & ~tiled
+
+
+def _with_tiles(
+    grouped: DataFrame, raw: dict[str, Column], tiled: Tiled, at: datetime
+) -> tuple[DataFrame, dict[str, Column]]:
+    """Merge the long columns' tile states into the raw aggregates (customers known only
+    from tiles join too); recency states become days."""
+    last_day = tiled.raw_from.date() - timedelta(days=1)
+    raw = dict(raw)
+    if tiled.tiles is not None:
+        firsts = {
+            c.name: None if c.window.length is None else tiles.first_full_day(at - c.window.length)
+            for c in tiled.columns
+        }
+        earliest = min((d for d in firsts.values() if d is not None), default=None)
+        in_range = F.col("tile_day") <= F.lit(last_day)
+        if earliest is not None and all(d is not None for d in firsts.values()):
+            in_range &= F.col("tile_day") >= F.lit(earliest)
+        merged = (
+            tiled.tiles.where(in_range)
+            .groupBy("customer_id")
+            .agg(
+                *[
+                    tiles.merge_state(
+                        c,
+                        F.col(c.name)
+                        if firsts[c.name] is None
+                        else F.when(F.col("tile_day") >= F.lit(firsts[c.name]), F.col(c.name)),
+                    ).alias(f"_tile_{c.name}")
+                    for c in tiled.columns
+                ]
+            )
+        )
+        grouped = grouped.join(merged, "customer_id", "full_outer")
+        for c in tiled.columns:
+            raw[c.name] = tiles.combine(c, F.col(c.name), F.col(f"_tile_{c.name}"))
+    for c in tiled.columns:
+        if c.feature.aggregation == "count":  # both parts empty: a count of nothing
+            raw[c.name] = F.coalesce(raw[c.name], F.lit(0))
+        if c.feature.aggregation == "recency":
+            last = raw[c.name]
+            raw[c.name] = (F.unix_micros(F.lit(at)) - F.unix_micros(last)) / F.lit(_MICROS_PER_DAY)
+    return grouped, raw
 
 
 def _finish(value: Column, feature: FeatureDef) -> Column:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -31,9 +32,9 @@ from kairos.catalog import Table
 from kairos.feature_defs import FeatureSet, RfmSpec, load_features, load_rfm
 from kairos.interval import Interval, naive_utc
 from kairos.settings import Settings
+from spark_jobs import feature_tiles, jobs, rfm
 from spark_jobs import features as compiler
-from spark_jobs import jobs, rfm
-from spark_jobs.cli import job_main
+from spark_jobs.runner import job_main
 
 JOB = jobs.GOLD_FEATURES
 
@@ -56,11 +57,35 @@ def snapshot_instants(interval: Interval, every_hours: int) -> list[datetime]:
     return [h for h in hours if int(h.timestamp()) // 3600 % every_hours == 0]
 
 
+SNAPSHOT_BATCH = 8  # snapshots per write: a bounded plan however long the interval
+
+
 def customer_features(
-    events: DataFrame, features: FeatureSet, spec: RfmSpec, as_of: datetime
+    spark: SparkSession,
+    settings: Settings,
+    features: FeatureSet,
+    spec: RfmSpec,
+    as_of: datetime,
+    tiles: DataFrame | None,
 ) -> DataFrame:
-    """Features, RFM scores and segment of every customer as of ``as_of`` (persisted)."""
-    frame = compiler.features_as_of(events, features, as_of).persist(StorageLevel.MEMORY_AND_DISK)
+    """Features, RFM scores and segment of every customer as of ``as_of`` (persisted).
+
+    Reads only the event dates ``as_of`` needs: the windows, or with long columns the raw
+    days and each long window's first day, the rest from ``tiles``.
+    """
+    long = feature_tiles.long_columns(features, settings)
+    events = lake.read(spark, settings, catalog.SILVER_EVENTS)
+    if long:
+        events = events.where(feature_tiles.raw_event_dates(as_of, features, settings))
+        tiled = compiler.Tiled(tuple(long), feature_tiles.boundary(as_of, settings), tiles)
+    else:
+        since = compiler.scan_start(features, as_of)
+        if since is not None:  # partition pruning: only the event dates the windows need
+            events = events.where(F.col("event_date") >= F.lit(since.date()))
+        tiled = None
+    frame = compiler.features_as_of(events, features, as_of, tiled).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     edges = rfm.fit_edges(frame, spec)
     return rfm.score(frame, spec, edges).withColumn("feature_set", F.lit(features.fingerprint))
 
@@ -86,16 +111,17 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
     features = load_features(settings.feature_defs_dir)
     spec = load_rfm(settings.feature_defs_dir, features)
     instants = snapshot_instants(interval, settings.feature_snapshot_hours)
-    earliest = min([interval.end, *instants])
-    since = compiler.scan_start(features, earliest)
-    events = lake.read(spark, settings, catalog.SILVER_EVENTS)
-    if since is not None:  # partition pruning: only the event dates the windows need
-        events = events.where(F.col("event_date") >= F.lit(since.date()))
-    events = events.persist(StorageLevel.MEMORY_AND_DISK) if instants else events
+    tiles = None
+    if feature_tiles.long_columns(features, settings):
+        through = feature_tiles.boundary(interval.end, settings).date() - timedelta(days=1)
+        built = feature_tiles.build(spark, settings, features, through)
+        if built:
+            print(f"gold.feature_tiles: days {built[0]} .. {built[1]} tiled")
+        tiles = feature_tiles.read_tiles(spark, settings)
 
-    current = customer_features(events, features, spec, interval.end)
     report = GoldReport(interval.end, len(features.columns), 0)
     try:
+        current = customer_features(spark, settings, features, spec, interval.end, tiles)
         _write(current, settings, catalog.CUSTOMER_FEATURES, [interval.end])
         written = lake.read(spark, settings, catalog.CUSTOMER_FEATURES).where(
             F.expr(_as_of_predicate([interval.end]))
@@ -110,17 +136,21 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> GoldRepo
             catalog.CUSTOMER_FEATURES,
             interval.end - timedelta(hours=settings.feature_retention_hours),
         )
-        if instants:
+        for first in range(0, len(instants), SNAPSHOT_BATCH):
+            batch = instants[first : first + SNAPSHOT_BATCH]
             frames = [
                 current
                 if instant == interval.end
-                else customer_features(events, features, spec, instant)
-                for instant in instants
+                else customer_features(spark, settings, features, spec, instant, tiles)
+                for instant in batch
             ]
-            union = frames[0]
-            for frame in frames[1:]:
-                union = union.unionByName(frame)
-            _write(union, settings, catalog.FEATURE_SNAPSHOTS, instants)
+            _write(
+                reduce(DataFrame.unionByName, frames), settings, catalog.FEATURE_SNAPSHOTS, batch
+            )
+            if len(instants) > SNAPSHOT_BATCH:
+                spark.catalog.clearCache()  # each snapshot's features were cached for RFM
+                print(f"gold.feature_snapshots: {first + len(batch)}/{len(instants)} snapshots")
+        if instants:
             report.snapshots = len(instants)
             report.snapshot_rows = (
                 lake.read(spark, settings, catalog.FEATURE_SNAPSHOTS)

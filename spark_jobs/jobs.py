@@ -53,14 +53,19 @@ SILVER_EVENTS = Job(
 SILVER_CUSTOMERS = Job(
     "silver_customers",
     "the touched customers' profiles and consent -> silver.customers (MERGE)",
-    reads=(catalog.SILVER_EVENTS, catalog.IDENTITY_MAP),
+    reads=(catalog.BRONZE_EVENTS, catalog.SILVER_EVENTS, catalog.IDENTITY_MAP),
     writes=(catalog.SILVER_CUSTOMERS,),
 )
 GOLD_FEATURES = Job(
     "gold_features",
     "features, RFM scores and segments as of the interval end, daily snapshots",
-    reads=(catalog.SILVER_EVENTS, catalog.CUSTOMER_FEATURES, catalog.FEATURE_SNAPSHOTS),
-    writes=(catalog.CUSTOMER_FEATURES, catalog.FEATURE_SNAPSHOTS),
+    reads=(
+        catalog.SILVER_EVENTS,
+        catalog.FEATURE_TILES,
+        catalog.CUSTOMER_FEATURES,
+        catalog.FEATURE_SNAPSHOTS,
+    ),
+    writes=(catalog.FEATURE_TILES, catalog.CUSTOMER_FEATURES, catalog.FEATURE_SNAPSHOTS),
 )
 TRAIN_MODELS = Job(
     "train_models",

@@ -7,6 +7,7 @@ champion model and the scores of the last hour; two more hours landed but not pr
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from pyspark.sql import SparkSession
 from kairos.datagen import generate
 from kairos.interval import Interval
 from kairos.landing import LocalLanding
-from kairos.settings import Settings
+from kairos.settings import PROJECT_ROOT, Settings
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 SEEDED_UNTIL = START + timedelta(days=10)  # 3 daily snapshots with complete 7-day labels
@@ -54,3 +55,18 @@ def copy_of(seeded: Path, target: Path) -> Path:
     db = target / "local" / "mlflow" / "mlflow.db"
     assert db.exists()
     return target
+
+
+def defs_with_lateness(target: Path, hours: int) -> str:
+    """A copy of the shipped ``feature_defs`` whose expectation suite lets events land at most
+    ``hours`` late; with little look-back, the feature tiles' raw horizon becomes a few days
+    (:func:`spark_jobs.feature_tiles.raw_days`), so a short history has settled days to tile."""
+    defs = target / "feature_defs"
+    shutil.copytree(PROJECT_ROOT / "feature_defs", defs)
+    suite_path = defs / "expectations" / "events.json"
+    suite = json.loads(suite_path.read_text())
+    for expectation in suite["expectations"]:
+        if expectation["kwargs"].get("column") == "arrival_lag_hours":
+            expectation["kwargs"]["max_value"] = hours
+    suite_path.write_text(json.dumps(suite))
+    return str(defs)

@@ -264,8 +264,9 @@ def test_the_two_hours(spark: SparkSession, lake: Settings, checksum) -> None:  
         for name in catalog.TABLES
         if lake_io.exists(spark, lake, name)
     }
-    # scores need a model, decisions the API
-    assert set(before) == set(catalog.TABLES) - {catalog.SCORES, catalog.DECISIONS}
+    # scores need a model, decisions the API; no day is old enough to be tiled yet
+    unwritten = {catalog.SCORES, catalog.DECISIONS, catalog.FEATURE_TILES}
+    assert set(before) == set(catalog.TABLES) - unwritten
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))
     after = {name: checksum(table(spark, lake, name).drop("ingested_at")) for name in before}
