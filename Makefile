@@ -9,6 +9,7 @@ LOCAL       := $(CURDIR)/.local
 VENV        := $(CURDIR)/.venv
 UV          := $(LOCAL)/bootstrap/bin/uv
 PY          := $(VENV)/bin/python
+QUIETLY     := bash scripts/quietly.sh $(LOCAL)/logs/setup
 
 # The virtualenv's tools first on PATH: Airflow's SparkSubmitOperator runs `spark-submit`.
 export PATH := $(VENV)/bin:$(PATH)
@@ -17,10 +18,10 @@ export PATH := $(VENV)/bin:$(PATH)
 export AIRFLOW_HOME                 ?= $(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER   ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
-# The Spark connection the DAGs submit jobs through (local master; a cluster URL in production).
-export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark", "host": "local[*]"}
+# The Spark connection the DAGs' tasks open their sessions on: the Spark Connect server `make up`
+# starts (KAIROS_SPARK_CONNECT_PORT); the cluster's Connect endpoint in production.
+export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": $(or $(KAIROS_SPARK_CONNECT_PORT),15002)}
 export SPARK_LOCAL_IP               ?= 127.0.0.1
-export PYSPARK_PYTHON               ?= $(PY)
 
 .PHONY: help setup venv java redis jars mlflow airflow infra-tools demo data test test-unit bench lint up down clean
 
@@ -34,12 +35,12 @@ $(UV):
 	@echo "setup: bootstrapping uv $(UV_VERSION) into $(LOCAL)/bootstrap"
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found; Kairos needs Python 3.11" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "setup: $(PYTHON) is not Python 3.11; set PYTHON=python3.11" >&2; exit 1; }
-	@$(PYTHON) -m venv $(LOCAL)/bootstrap
-	@$(LOCAL)/bootstrap/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(QUIETLY)-uv.log $(PYTHON) -m venv $(LOCAL)/bootstrap
+	@$(QUIETLY)-uv.log $(LOCAL)/bootstrap/bin/pip install --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	@echo "setup: installing locked dependencies into .venv (uv sync --frozen)"
-	@$(UV) sync --frozen --python $(PYTHON) --quiet
+	@$(QUIETLY)-venv.log $(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
 venv: $(VENV)/.synced
@@ -48,10 +49,10 @@ java:
 	@bash scripts/check_java.sh
 
 redis:
-	@bash scripts/ensure_redis.sh
+	@$(QUIETLY)-redis.log bash scripts/ensure_redis.sh
 
 jars: venv java
-	@$(PY) -m kairos.jars
+	@$(QUIETLY)-jars.log $(PY) -m kairos.jars
 
 mlflow: venv
 	@mkdir -p $(LOCAL)/mlflow/artifacts
@@ -60,7 +61,7 @@ mlflow: venv
 # checkov pins versions Airflow conflicts with: its own locked environment, for the infra tests.
 $(LOCAL)/checkov/.synced: infra/tools/uv.lock infra/tools/pyproject.toml | $(UV)
 	@echo "setup: installing checkov into .local/checkov (infra/tools/uv.lock)"
-	@UV_PROJECT_ENVIRONMENT=$(LOCAL)/checkov $(UV) sync --frozen --project infra/tools --python $(PYTHON) --quiet
+	@UV_PROJECT_ENVIRONMENT=$(LOCAL)/checkov $(QUIETLY)-checkov.log $(UV) sync --frozen --project infra/tools --python $(PYTHON)
 	@touch $@
 
 infra-tools: $(LOCAL)/checkov/.synced
@@ -75,7 +76,7 @@ airflow: $(AIRFLOW_HOME)/.migrated
 	@echo "setup: airflow home $(AIRFLOW_HOME), dags from $(AIRFLOW__CORE__DAGS_FOLDER)"
 
 demo: setup ## set up, then run the pipeline end to end on the embedded default
-	@$(PY) -m kairos.demo
+	@$(PY) -m devtools.demo
 
 data: setup ## generate synthetic events into the landing location (ARGS="--customers N --hours H")
 	@$(PY) -m kairos.datagen $(ARGS)
@@ -91,16 +92,17 @@ bench: setup ## benchmarks, printed as tables (BENCH_ARGS="--customers N --hours
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import layers (lint-imports)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-cache
 
-up: setup ## start Redis, the MLflow UI and the HTTP API in the background
-	@$(PY) -m kairos.services up
+up: setup ## start Spark Connect, Redis, Airflow, the MLflow UI and the HTTP API in the background
+	@$(PY) -m devtools.services up
 
 down: ## stop what `make up` started
-	@if [ -x $(PY) ]; then $(PY) -m kairos.services down; fi
+	@if [ -x $(PY) ]; then $(PY) -m devtools.services down; fi
 
 clean: down ## remove local state (.local: lake, landing, caches, services) and .venv
 	rm -rf $(LOCAL) $(VENV) .pytest_cache .mypy_cache .ruff_cache

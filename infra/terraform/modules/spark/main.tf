@@ -1,6 +1,7 @@
-# Spark on EKS: spark-submit --master k8s://<endpoint> from Airflow's SparkSubmitOperator
-# (the DAG's `kairos_spark` connection) runs drivers and executors as pods. The Spark pods'
-# service account assumes an IAM role (IRSA) that reaches only the Kairos buckets and key.
+# Spark on EKS: spark-submit --master k8s://<endpoint> runs drivers and executors as pods. The
+# Spark pods' service account assumes an IAM role (IRSA) that reaches only the Kairos buckets
+# and key. The DAG's tasks are Spark Connect clients (`kairos_spark`, type spark_connect): a
+# Spark Connect server Deployment on this cluster is still to be added (open in issue 16).
 
 data "aws_iam_policy_document" "eks_assume" {
   statement {
