@@ -7,6 +7,7 @@ suite uses :class:`RedisProcess` directly to run a throw-away redis-server on a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -308,10 +309,8 @@ def up(settings: Settings) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:  # a leader that is our own child stays a zombie, "alive", until reaped
+    with contextlib.suppress(ChildProcessError):  # our own child stays a zombie until reaped
         os.waitpid(pgid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.killpg(pgid, 0)
     except OSError:
