@@ -1,7 +1,8 @@
 """Two hours through the real hourly DAG, then the API; a backfill gives the same tables.
 
-Slow by nature: every task is a ``spark-submit`` as in production (minutes per hour on two
-cores). Both runs start from the same seeded lake and champion model.
+Every Spark task is an ``@task.pyspark`` client of the session's Spark Connect server, as in
+production (about two minutes per hour on two cores). Both runs start from the same seeded lake
+and champion model.
 """
 
 from __future__ import annotations
