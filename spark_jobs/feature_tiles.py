@@ -23,6 +23,7 @@ build the same tiles, and features computed from tiles equal features computed f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import date, datetime, timedelta
@@ -81,8 +82,6 @@ def long_columns(features: FeatureSet, settings: Settings) -> list[FeatureColumn
 
 def tiles_fingerprint(columns: list[FeatureColumn]) -> str:
     """Identifies the tile layout: the long columns and their definitions."""
-    import hashlib
-
     text = json.dumps(
         [(c.name, c.feature.model_dump(mode="json")) for c in columns], sort_keys=True
     )
@@ -155,22 +154,26 @@ def tiles_of(events: DataFrame, columns: list[FeatureColumn], fingerprint: str) 
 
 
 def built_through(
-    spark: SparkSession, settings: Settings, fingerprint: str
+    spark: SparkSession, settings: Settings, fingerprint: str, through: date
 ) -> tuple[date | None, bool]:
-    """(The newest tiled day, whether the existing tiles have another layout)."""
+    """(The newest tiled day, whether the existing tiles have another layout).
+
+    Looks at the month before ``through`` first, so the hourly check reads a bounded slice of
+    tiles however long the history: a rebuild rewrites every tile, so when the newest tiles
+    have this layout the older ones do too. Only a lake with no recent tiles is read whole.
+    """
     if not lake.exists(spark, settings, catalog.FEATURE_TILES):
         return None, False
-    row = (
-        lake.read(spark, settings, catalog.FEATURE_TILES)
-        .agg(
+    tiles = lake.read(spark, settings, catalog.FEATURE_TILES)
+    recent = tiles.where(F.col("tile_day") >= F.lit(through - timedelta(days=31)))
+    for frame in (recent, tiles):
+        row = frame.agg(
             F.max(F.when(F.col("fingerprint") == fingerprint, F.col("tile_day"))).alias("last"),
             F.max((F.col("fingerprint") != fingerprint).cast("int")).alias("stale"),
-        )
-        .first()
-    )
-    if row is None:
-        return None, False
-    return row["last"], bool(row["stale"])
+        ).first()
+        if row is not None and (row["last"] is not None or row["stale"]):
+            return row["last"], bool(row["stale"])
+    return None, False
 
 
 def build(
@@ -185,7 +188,7 @@ def build(
     if not columns:
         return None
     fingerprint = tiles_fingerprint(columns)
-    last, stale = built_through(spark, settings, fingerprint)
+    last, stale = built_through(spark, settings, fingerprint, through)
     events = lake.read(spark, settings, catalog.SILVER_EVENTS)
     if last is None or stale:
         first_row = events.agg(F.min("event_date").alias("first")).first()

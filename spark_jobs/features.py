@@ -87,33 +87,27 @@ def _error(features: FeatureSet, feature: FeatureDef, field: str, message: str) 
 def _aggregate(column: FeatureColumn, as_of: datetime) -> Column:
     """The conditional aggregate for one non-ratio column (``as_of`` naive UTC)."""
     feature = column.feature
-    matches = F.col("event_type").isin(*feature.source)
+    matches = tiles.matches(column)
     length = column.window.length
     if length is not None:
         matches &= F.col("occurred_at") > F.lit(as_of - length)
-    if feature.filter:
-        matches &= F.coalesce(F.expr(feature.filter), F.lit(False))
-    value = F.expr(feature.value) if feature.value else F.lit(1)
-    picked = F.when(matches, value)
     kind = feature.aggregation
-    if kind == "count":
-        return F.count(picked)
-    if kind == "sum":
-        return F.sum(picked)
+    if kind in tiles.MERGEABLE:  # the same state a daily tile holds, over the whole window
+        state = tiles.state(column, matches)
+        return _days_before(as_of, state) if kind == "recency" else state
+    picked = F.when(matches, F.expr(feature.value) if feature.value else F.lit(1))
     if kind == "avg":
         return F.avg(picked)
-    if kind == "min":
-        return F.min(picked)
-    if kind == "max":
-        return F.max(picked)
     if kind == "distinct_count":
         return F.size(F.collect_set(picked))  # one pass; no Expand per distinct column
     if kind == "most_frequent":
         return F.mode(picked, deterministic=True)
-    if kind == "recency":
-        last = F.max(F.when(matches, F.col("occurred_at")))
-        return (F.unix_micros(F.lit(as_of)) - F.unix_micros(last)) / F.lit(_MICROS_PER_DAY)
     raise AssertionError(kind)  # ratio is handled after aggregation; others rejected on load
+
+
+def _days_before(as_of: datetime, last: Column) -> Column:
+    """Days from the instant ``last`` to ``as_of`` (recency)."""
+    return (F.unix_micros(F.lit(as_of)) - F.unix_micros(last)) / F.lit(_MICROS_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -224,8 +218,7 @@ def _with_tiles(
         if c.feature.aggregation == "count":  # both parts empty: a count of nothing
             raw[c.name] = F.coalesce(raw[c.name], F.lit(0))
         if c.feature.aggregation == "recency":
-            last = raw[c.name]
-            raw[c.name] = (F.unix_micros(F.lit(at)) - F.unix_micros(last)) / F.lit(_MICROS_PER_DAY)
+            raw[c.name] = _days_before(at, raw[c.name])
     return grouped, raw
 
 

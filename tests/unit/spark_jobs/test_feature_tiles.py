@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from kairos import catalog, lake
 from kairos.feature_defs import load_features
 from kairos.settings import Settings
 from spark_jobs import feature_tiles
@@ -122,3 +124,33 @@ def test_tiles_and_recent_events_give_the_features_of_all_events(
             if not _same(value, got[customer][name])
         }
         assert different == {}, customer
+
+
+def test_tiles_are_built_once_per_settled_day_and_equal_a_rebuild(
+    spark: SparkSession, short_lateness: Settings, tmp_path: Path
+) -> None:
+    """Hour after hour, build adds only the days that settled since (3-day horizon here), and
+    the tiles it grew equal those of one build over the whole history."""
+    features = load_features(short_lateness.feature_defs_dir)
+    long = feature_tiles.long_columns(features, short_lateness)
+    events = [
+        {"customer": f"c-{n % 3}", "etype": TYPES[n % len(TYPES)], "minutes_before": n * 397,
+         "seconds": 0, "delay_hours": 0, "amount": float(n)}
+        for n in range(60)
+    ]  # fmt: skip
+    settings = short_lateness.model_copy(update={"lake_root": str(tmp_path / "lake")})
+    lake.create(_events(spark, events), settings, catalog.SILVER_EVENTS)
+    first, second = AS_OF.date() - timedelta(days=5), AS_OF.date() - timedelta(days=4)
+
+    assert feature_tiles.build(spark, settings, features, first) is not None
+    assert feature_tiles.build(spark, settings, features, first) is None  # nothing new
+    assert feature_tiles.build(spark, settings, features, second) == (second, second)
+
+    grown = lake.read(spark, settings, catalog.FEATURE_TILES)
+    expected = feature_tiles.tiles_of(_events(spark, events), long, "x").where(
+        F.col("tile_day") <= F.lit(second)
+    )
+    columns = ["customer_id", "tile_day", *[c.name for c in long]]
+    assert sorted(map(tuple, grown.select(*columns).collect())) == sorted(
+        map(tuple, expected.select(*columns).collect())
+    )
