@@ -2,15 +2,16 @@
 
 1. Generate three weeks of synthetic events into the landing location.
 2. Start a Spark Connect server (one Spark for everything that follows) and a Redis.
-   History: run the batch pipeline over all but the last two hours in one data interval
+   History: run the batch pipeline over all but the last hour in one data interval
    (landing -> bronze -> Great Expectations gate -> silver -> gold features and daily
    snapshots), then fit the RFM segmenter, train the propensity model in MLflow and score,
    so the first champion exists.
-3. The last two hours through the real hourly DAG (``airflow dags test kairos_hourly``,
+3. The last hour through the real hourly DAG (``airflow dags test kairos_hourly``,
    every Spark task a Spark Connect client of that server) against the demo's Redis: drain
    streams, bronze, gate,
-   silver, features, train (the last hour completes a new day of labels, so a new model is
-   trained and promoted only if it beats the champion), score, materialize.
+   silver, features, train (the hour completes a new day of labels, so a new model is
+   trained and promoted only if it beats the champion), score, materialize. ``--dag-hours``
+   runs more.
 4. A summary: rows per table, quarantine reasons, segment sizes, model versions with holdout
    metrics and the promotion decision, scores by decile, the live Redis run, and live API
    answers (a score lookup, the audience at 0.8, the decision for a cart abandonment).
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "7-day labels)",
     )
     parser.add_argument(
-        "--dag-hours", type=int, default=2, help="last hours run through the real hourly DAG"
+        "--dag-hours", type=int, default=1, help="last hours run through the real hourly DAG"
     )
     args = parser.parse_args(argv)
     settings = get_settings()

@@ -172,6 +172,90 @@ class SparkConnectProcess:
             self.proc.wait(timeout)
 
 
+@dataclass
+class SparkStandalone:
+    """A Spark standalone cluster on loopback: a master and ``workers`` workers, each a JVM of
+    its own started with the pyspark distribution's ``spark-class``.
+
+    A Spark Connect server on :attr:`master_url` then runs its executors in other processes,
+    as on a cluster: code, jars and Python have to reach them. The end-to-end tests use it.
+    """
+
+    work_dir: Path
+    workers: int = 2
+    cores: int = 1
+    memory: str = "2g"
+    port: int = field(default_factory=free_port)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        home = spark_home()
+        env = {
+            **os.environ,
+            "SPARK_HOME": str(home),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_PYTHON": sys.executable,
+        }
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with (self.work_dir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [str(home / "bin" / "spark-class"), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def registered_workers(self) -> int:
+        """Workers the master has registered so far (its log has a line for each)."""
+        log = self.work_dir / "master.log"
+        return log.read_text(errors="replace").count("Registering worker") if log.exists() else 0
+
+    def start(self, timeout: float = 120.0) -> SparkStandalone:
+        master = self._spawn(
+            "master",
+            [
+                "org.apache.spark.deploy.master.Master",
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--webui-port", str(free_port())),
+            ],
+        )
+        _wait_port(self.port, master, f"Spark master (log: {self.work_dir}/master.log)", timeout)
+        for n in range(self.workers):
+            self._spawn(
+                f"worker-{n}",
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    *("--host", "127.0.0.1", "--cores", str(self.cores)),
+                    *("--memory", self.memory, "--webui-port", str(free_port())),
+                    *("--work-dir", str(self.work_dir / f"worker-{n}")),
+                    self.master_url,
+                ],
+            )
+        deadline = time.monotonic() + timeout
+        while self.registered_workers() < self.workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{self.workers} Spark workers did not register within {timeout:.0f}s "
+                    f"(logs: {self.work_dir})"
+                )
+            time.sleep(0.5)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for proc in reversed(self.procs):  # workers first, the master last
+            if proc.poll() is None:
+                stop_group(proc.pid, timeout)
+                proc.wait(timeout)
+        self.procs.clear()
+
+
 # --- make up / make down --------------------------------------------------------------------
 
 

@@ -189,23 +189,44 @@ class Merge:
         return " ".join(clauses)
 
 
-def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) -> dict[str, str]:
-    """MERGE ``frame`` into the table (created from ``frame`` if missing); the commit's metrics.
+@dataclass(frozen=True)
+class Merged:
+    """What one MERGE (or the write that created the table) did to the target's rows."""
 
-    The source is registered as a temporary view of this session for the one statement.
+    inserted: int
+    updated: int = 0
+    deleted: int = 0
+
+    @property
+    def touched(self) -> int:
+        """Rows inserted or updated: rows copied unchanged into rewritten files do not count."""
+        return self.inserted + self.updated
+
+
+def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) -> Merged:
+    """MERGE ``frame`` into the table (created from ``frame`` if missing); what it changed.
+
+    The counts are the MERGE statement's own result row (no history lookup). The source is
+    registered as a temporary view of this session for the one statement.
     """
     spark = frame.sparkSession
     if not exists(spark, settings, table):
         create(frame, settings, table)
-        return last_operation_metrics(spark, settings, table)
+        return Merged(inserted=int(last_operation_metrics(spark, settings, table)["numOutputRows"]))
     _note(table, "write")
     view = f"kairos_merge_source_{next(_views)}"
     frame.createOrReplaceTempView(view)
     try:
-        spark.sql(clauses.sql(_sql_path(settings, table), view)).collect()
+        result = spark.sql(clauses.sql(_sql_path(settings, table), view)).first()
     finally:
         spark.catalog.dropTempView(view)
-    return last_operation_metrics(spark, settings, table)
+    if result is None:
+        return Merged(inserted=0)
+    return Merged(
+        inserted=int(result["num_inserted_rows"]),
+        updated=int(result["num_updated_rows"]),
+        deleted=int(result["num_deleted_rows"]),
+    )
 
 
 def optimize(spark: SparkSession, settings: Settings, table: Table) -> dict[str, Any]:

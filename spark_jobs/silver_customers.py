@@ -130,11 +130,7 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
         touched, "customer_id", "left_semi"
     )
     profiles = customer_profiles(history, default_consent(settings.feature_defs_dir))
-    metrics = lake.merge(profiles, settings, catalog.SILVER_CUSTOMERS, PROFILE_MERGE)
-    count = sum(
-        int(metrics.get(m, 0))
-        for m in ("numTargetRowsUpdated", "numTargetRowsInserted", "numOutputRows")
-    )
+    count = lake.merge(profiles, settings, catalog.SILVER_CUSTOMERS, PROFILE_MERGE).touched
     print(f"silver.customers: {count:,} customers rebuilt for {interval}")
     return count
 

@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a private Airflow home and Redis (the seeded lake: tests/seeded.py)."""
+"""End-to-end fixtures: a private Airflow home, Redis and a Spark cluster (the seeded lake:
+tests/seeded.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from devtools.services import RedisProcess
+from devtools.services import RedisProcess, SparkConnectProcess, SparkStandalone
+from kairos.settings import Settings
+from kairos.spark_conf import TEST_CONF
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +40,33 @@ def new_airflow_home(home: Path, migrated_db: Path) -> Path:
     home.mkdir(parents=True)
     shutil.copy(migrated_db, home / "airflow.db")
     return home
+
+
+@dataclass
+class Cluster:
+    standalone: SparkStandalone
+    server: SparkConnectProcess
+
+    def executor_logs(self) -> list[Path]:
+        """The stderr of every executor the workers launched (one folder per app and executor)."""
+        return sorted(self.standalone.work_dir.glob("worker-*/app-*/*/stderr"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A Spark Connect server on a standalone master with two workers: its executors are
+    other JVMs, with Python workers of their own, as on a production cluster."""
+    root = tmp_path_factory.mktemp("cluster")
+    standalone = SparkStandalone(root / "standalone").start()
+    try:
+        server = SparkConnectProcess(
+            Settings(spark_master=standalone.master_url, spark_shuffle_partitions=2),
+            root / "connect.log",
+            extra_conf=TEST_CONF,
+        ).start()
+        try:
+            yield Cluster(standalone, server)
+        finally:
+            server.stop()
+    finally:
+        standalone.stop()

@@ -1,8 +1,11 @@
-"""Two hours through the real hourly DAG, then the API; a backfill gives the same tables.
+"""Two hours through the real hourly DAG, then the API; a backfill on a cluster gives the same
+tables.
 
-Every Spark task is an ``@task.pyspark`` client of the session's Spark Connect server, as in
-production (about two minutes per hour on two cores). Both runs start from the same seeded lake
-and champion model.
+Every Spark task is an ``@task.pyspark`` client of a Spark Connect server, as in production
+(about two minutes per hour on two cores): hour by hour, the session's server on ``local[2]``;
+the backfill, a server whose executors run on a standalone master's two workers, so code,
+jars and Python have to reach other processes. Both runs start from the same seeded lake and
+champion model.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from kairos.settings import Settings
 from serving import auth
 from serving.layout import Layout
 from tests.conftest import content_checksum
-from tests.e2e.conftest import new_airflow_home
+from tests.e2e.conftest import Cluster, new_airflow_home
 from tests.seeded import HOUR_ENDS, copy_of, lake_settings
 
 VOLATILE = {"ingested_at"}  # wall-clock time of the load, not data
@@ -132,20 +135,21 @@ def _runs(env: dict[str, str]) -> list[dict[str, str]]:
     return json.loads(lines[-1]) if lines else []
 
 
-def test_a_backfill_makes_the_same_tables_as_hour_by_hour(
+def test_a_backfill_on_a_cluster_makes_the_same_tables_as_hour_by_hour(
     spark: SparkSession,
-    spark_server: SparkConnectProcess,
+    cluster: Cluster,
     seeded: Path,
     tmp_path: Path,
     hour_by_hour: HourByHour,
     migrated_airflow_db: Path,
 ) -> None:
-    """`airflow backfill create` over both hours, run by a real scheduler (standalone)."""
+    """`airflow backfill create` over both hours, run by a real scheduler (standalone), every
+    Spark task a client of a Connect server whose executors are two standalone workers."""
     redis_server = RedisProcess(tmp_path / "redis").start()
     settings = lake_settings(
         copy_of(seeded, tmp_path / "state"),
         redis_url=redis_server.url,
-        spark_remote=spark_server.url,
+        spark_remote=cluster.server.url,
     )
     port = free_port()
     env = {
@@ -204,5 +208,8 @@ def test_a_backfill_makes_the_same_tables_as_hour_by_hour(
         standalone.wait(10)
         redis_server.stop()
 
+    # The work ran in executors on both workers, not in the server's JVM.
+    workers = {log.parts[-4] for log in cluster.executor_logs()}
+    assert workers == {"worker-0", "worker-1"}, cluster.executor_logs()
     assert {"silver.events", "gold.customer_features", "gold.scores"} <= set(hour_by_hour.checksums)
     assert table_checksums(spark, settings) == hour_by_hour.checksums

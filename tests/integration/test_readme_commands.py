@@ -4,7 +4,9 @@ The shell has only a system PATH (so `python3` is Debian's, without pandas), no 
 and no virtualenv activated: what a newcomer has after `make setup`. The only additions are
 KAIROS_* variables that point the commands at a copy of the seeded lake, its MLflow and a
 test Redis instead of `.local`, and the commands run in their own folder (with `.venv` and
-`feature_defs` linked in) so files they write stay out of the repository.
+`feature_defs` linked in) so files they write stay out of the repository. The README's
+``export KAIROS_SPARK_REMOTE=`` names the server `make up` starts; here it names the test
+session's Spark Connect server, and one job also runs without it, starting its own Spark.
 
 The README's story is the demo's state: its hour 2026-11-12 00:00-01:00 is landed and not yet
 processed (as in the seeded lake), and the propensity model has two versions with v2 the
@@ -21,27 +23,42 @@ from pathlib import Path
 import pytest
 
 from devtools.dag_runs import settings_env
+from devtools.services import SparkConnectProcess
 from kairos.settings import PROJECT_ROOT, Settings
 from ml import tracking
 from tests.seeded import HOUR_ENDS, copy_of, lake_settings
 
 COMMAND = re.compile(r"^\.venv/bin/python -m (?P<module>[\w.]+)\b")
+EXPORT = re.compile(r"^export (?P<name>KAIROS_\w+)=(?P<value>\S+)")
 # Shown in the README but not run here, and why.
 NOT_RUN = {
     "serving api": "a server that runs until stopped (tests/integration/serving start it)",
 }
 
 
-def readme_commands() -> list[str]:
-    """The `.venv/bin/python -m` lines of the README's bash blocks, in order."""
+def _bash_lines() -> list[str]:
     lines, in_bash = [], False
     for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
         if line.startswith("```"):
             in_bash = line.strip() == "```bash"
-            continue
-        if in_bash and COMMAND.match(line):
+        elif in_bash:
             lines.append(line)
     return lines
+
+
+def readme_commands() -> list[str]:
+    """The `.venv/bin/python -m` lines of the README's bash blocks, in order."""
+    return [line for line in _bash_lines() if COMMAND.match(line)]
+
+
+def readme_exports() -> dict[str, str]:
+    """The ``export KAIROS_...=value`` lines of the README's bash blocks."""
+    return {m["name"]: m["value"] for m in map(EXPORT.match, _bash_lines()) if m}
+
+
+def test_the_readme_points_jobs_at_the_server_make_up_starts() -> None:
+    port = Settings.model_fields["spark_connect_port"].default
+    assert readme_exports() == {"KAIROS_SPARK_REMOTE": f"sc://127.0.0.1:{port}"}
 
 
 def test_the_readme_story_is_this_test_scenario() -> None:
@@ -52,7 +69,10 @@ def test_the_readme_story_is_this_test_scenario() -> None:
 
 @pytest.fixture(scope="module")
 def shell(
-    seeded: Path, tmp_path_factory: pytest.TempPathFactory, redis_server: str
+    seeded: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: str,
+    spark_server: SparkConnectProcess,
 ) -> tuple[Path, dict[str, str]]:
     """A working folder and a fresh shell's environment pointed at a copy of the seeded lake."""
     root = tmp_path_factory.mktemp("readme")
@@ -68,6 +88,7 @@ def shell(
         "HOME": os.environ.get("HOME", str(root)),
         "LANG": "C.UTF-8",
         **{k: v for k, v in settings_env(settings).items() if k.startswith("KAIROS_")},
+        **{name: spark_server.url for name in readme_exports() if name == "KAIROS_SPARK_REMOTE"},
     }
     return work, env
 
@@ -95,3 +116,16 @@ def test_a_readme_command_runs_as_printed(command: str, shell: tuple[Path, dict[
         ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+
+def test_a_job_also_runs_with_a_spark_of_its_own(shell: tuple[Path, dict[str, str]]) -> None:
+    """Without ``KAIROS_SPARK_REMOTE`` the README's first job starts Spark in its process
+    (the same hour again: jobs are idempotent)."""
+    work, env = shell
+    command = next(c for c in readme_commands() if "spark_jobs." in c)
+    own = {k: v for k, v in env.items() if k != "KAIROS_SPARK_REMOTE"}
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=work, env=own, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert "bronze.events:" in done.stdout
