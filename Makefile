@@ -89,6 +89,7 @@ test-unit: setup ## only the fast unit tests
 
 bench: setup ## benchmarks, printed as tables (BENCH_ARGS="--customers N --hours H --runs R")
 	@$(PY) bench/lake_etl.py $(BENCH_ARGS)
+	@$(PY) bench/gold_history.py
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
 

@@ -1,9 +1,9 @@
 """Run hours of the real hourly DAG from Python: ``airflow dags test`` in a subprocess.
 
 ``make demo`` and the end-to-end tests use this to push hours through ``kairos_hourly``
-exactly as Airflow runs them (every task, SparkSubmitOperator and all), without a scheduler:
-``airflow dags test kairos_hourly <end>`` runs the manual data interval that ends at
-``<end>`` (Airflow infers ``[end - 1h, end)`` from the hourly timetable).
+exactly as Airflow runs them (every task, each Spark task a Spark Connect client), without a
+scheduler: ``airflow dags test kairos_hourly <end>`` runs the manual data interval that ends
+at ``<end>`` (Airflow infers ``[end - 1h, end)`` from the hourly timetable).
 
 The subprocess gets the given :class:`~kairos.settings.Settings` as ``KAIROS_*`` variables,
 so a run against a temporary lake, MLflow and Redis touches nothing else.

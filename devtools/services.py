@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kairos.jars import spark_home
 from kairos.settings import Settings, get_settings
-from kairos.spark_conf import submit_args
+from kairos.spark_conf import connect_server_args
 
 
 def free_port() -> int:
@@ -102,31 +102,17 @@ class RedisProcess:
             self.proc.wait(timeout)
 
 
-CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-
-
 def spark_connect_command(
     settings: Settings, port: int, extra_conf: Mapping[str, str] | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """argv and environment of a Spark Connect server with Kairos's configuration.
+    """argv and environment of a Spark Connect server with Kairos's configuration, bound to
+    loopback (:func:`kairos.spark_conf.connect_server_args`).
 
-    The server is a spark-submit of Spark's own ``SparkConnectServer`` on
-    ``KAIROS_SPARK_MASTER`` (``local[*]`` here; a standalone master makes it a cluster), bound
-    to loopback. Its Python workers run this interpreter, which has Kairos installed.
+    The server runs on ``KAIROS_SPARK_MASTER`` (``local[*]`` here; a standalone master makes it
+    a cluster). Its Python workers run this interpreter, which has Kairos installed.
     """
     home = spark_home()
-    argv = [
-        str(home / "bin" / "spark-submit"),
-        "--class",
-        CONNECT_SERVER_CLASS,
-        "--name",
-        "kairos-spark-connect",
-        *submit_args(settings, extra_conf),
-        "--conf",
-        f"spark.connect.grpc.binding.port={port}",
-        "--conf",
-        "spark.connect.grpc.binding.address=127.0.0.1",
-    ]
+    argv = [str(home / "bin" / "spark-submit"), *connect_server_args(settings, port, extra_conf)]
     bin_dir = str(Path(sys.executable).parent)
     env = {
         "SPARK_HOME": str(home),

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         15002,
         ge=1,
         le=65535,
-        description="Port of the local Spark Connect server `make up` starts.",
+        description="Port of the Spark Connect server: the one `make up` starts, or "
+        "`python -m kairos.connect_server` on a cluster.",
     )
     spark_driver_memory: str = Field("2g", description="Spark driver memory (local mode).")
     spark_shuffle_partitions: int = Field(

@@ -96,3 +96,27 @@ def submit_args(settings: Settings, extra: Mapping[str, str] | None = None) -> l
         if key not in _SUBMIT_FLAGS:
             args += ["--conf", f"{key}={value}"]
     return args
+
+
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def connect_server_args(
+    settings: Settings,
+    port: int,
+    extra: Mapping[str, str] | None = None,
+    bind: str = "127.0.0.1",
+) -> list[str]:
+    """``spark-submit`` arguments of a Spark Connect server (Spark's own ``SparkConnectServer``)
+    with Kairos's configuration on ``settings.spark_master``, listening on ``bind:port``."""
+    return [
+        "--class",
+        CONNECT_SERVER_CLASS,
+        "--name",
+        "kairos-spark-connect",
+        *submit_args(settings, extra),
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+        "--conf",
+        f"spark.connect.grpc.binding.address={bind}",
+    ]

@@ -35,10 +35,13 @@ module "spark" {
   subnet_ids          = var.private_subnet_ids
   node_instance_types = var.spark_node_instance_types
   node_count          = var.spark_node_count
-  bucket_arns         = module.storage.bucket_arns
-  kms_key_arn         = module.storage.kms_key_arn
-  log_retention_days  = var.log_retention_days
-  tags                = local.tags
+  image               = var.spark_image
+  # MWAA's workers run in the private subnets: the DAG's tasks are the Connect clients.
+  connect_allowed_cidrs = var.internal_cidrs
+  bucket_arns           = module.storage.bucket_arns
+  kms_key_arn           = module.storage.kms_key_arn
+  log_retention_days    = var.log_retention_days
+  tags                  = local.tags
 }
 
 module "redis" {

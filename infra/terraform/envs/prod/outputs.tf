@@ -34,6 +34,6 @@ output "spark_job_role_arn" {
 }
 
 output "airflow_spark_connection" {
-  description = "AIRFLOW_CONN_KAIROS_SPARK for the DAGs: spark-submit to the EKS cluster."
-  value       = jsonencode({ conn_type = "spark", host = module.spark.spark_master, extra = { "deploy-mode" = "cluster", namespace = "kairos" } })
+  description = "AIRFLOW_CONN_KAIROS_SPARK for the DAGs: the Spark Connect endpoint on the EKS cluster."
+  value       = jsonencode({ conn_type = "spark_connect", host = "sc://${module.spark.connect_host}", port = module.spark.connect_port })
 }

@@ -85,6 +85,15 @@ variable "api_image" {
   type        = string
 }
 
+variable "spark_image" {
+  description = "Container image of the Spark Connect server and executors (Spark, Java 17, the Kairos package and jars), ECR URI pinned by digest."
+  type        = string
+  validation {
+    condition     = can(regex("@sha256:[0-9a-f]{64}$", var.spark_image))
+    error_message = "Pin spark_image by digest (...@sha256:<64 hex>): driver and executors must run the same build."
+  }
+}
+
 variable "mlflow_image" {
   description = "Container image of the MLflow server (mlflow + psycopg)."
   type        = string

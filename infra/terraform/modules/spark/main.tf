@@ -1,7 +1,7 @@
-# Spark on EKS: spark-submit --master k8s://<endpoint> runs drivers and executors as pods. The
-# Spark pods' service account assumes an IAM role (IRSA) that reaches only the Kairos buckets
-# and key. The DAG's tasks are Spark Connect clients (`kairos_spark`, type spark_connect): a
-# Spark Connect server Deployment on this cluster is still to be added (open in issue 16).
+# Spark on EKS. The DAG's tasks are clients of the Spark Connect server in connect.tf (Airflow's
+# `kairos_spark` connection, type spark_connect); a job can still be run by hand with
+# spark-submit --master k8s://<endpoint>. Either way drivers and executors are pods whose
+# service account assumes an IAM role (IRSA) that reaches only the Kairos buckets and key.
 
 data "aws_iam_policy_document" "eks_assume" {
   statement {

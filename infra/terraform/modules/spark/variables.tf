@@ -50,3 +50,53 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
 }
+
+variable "image" {
+  description = "Container image of the Spark Connect server and its executors: Spark, Java 17, the Kairos package and its jars (`python -m kairos.jars` at build time); ECR URI pinned by digest."
+  type        = string
+}
+
+variable "connect_allowed_cidrs" {
+  description = "CIDR blocks allowed to reach the Spark Connect endpoint (Airflow's subnets)."
+  type        = list(string)
+}
+
+variable "driver_cpu" {
+  description = "CPU of the Connect server's pod (the Spark driver), e.g. \"2\"."
+  type        = string
+  default     = "2"
+}
+
+variable "driver_memory" {
+  description = "JVM heap of the Spark driver (spark.driver.memory)."
+  type        = string
+  default     = "4g"
+}
+
+variable "driver_pod_memory" {
+  description = "Memory of the driver's pod: the heap plus off-heap and Python (about 1.5x the heap)."
+  type        = string
+  default     = "6Gi"
+}
+
+variable "executor_memory" {
+  description = "JVM heap of each executor (spark.executor.memory)."
+  type        = string
+  default     = "8g"
+}
+
+variable "executor_cores" {
+  description = "Cores of each executor pod."
+  type        = number
+  default     = 4
+}
+
+variable "executors" {
+  description = "Executor pods of the Connect server's application: minimum and maximum (dynamic allocation)."
+  type        = object({ min = number, max = number })
+  default     = { min = 1, max = 8 }
+  validation {
+    condition     = var.executors.min >= 0 && var.executors.min <= var.executors.max
+    error_message = "executors must satisfy 0 <= min <= max."
+  }
+}
