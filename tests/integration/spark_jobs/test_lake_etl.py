@@ -292,8 +292,11 @@ def test_the_two_hours(spark: SparkSession, hour_by_hour: Settings, checksum) ->
 def test_backfill_in_one_interval_matches_hour_by_hour(
     spark: SparkSession, hour_by_hour: Settings, tmp_path: Path, checksum
 ) -> None:  # type: ignore[no-untyped-def]
-    lake, hourly = lake_at(tmp_path), hour_by_hour
-    _two_hours(lake)
+    hourly = hour_by_hour
+    # The same landed files (silver keeps each row's source file), a lake of its own.
+    lake = hourly.model_copy(
+        update={"lake_root": str(tmp_path / "lake"), "local_dir": str(tmp_path / "local")}
+    )
     pipeline(spark, lake, H0, H1 + timedelta(hours=1))
     for name in (
         catalog.SILVER_EVENTS,
