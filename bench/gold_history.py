@@ -73,7 +73,7 @@ def history_lake(
     steady = lake.read(spark, source, catalog.SILVER_EVENTS).where(F.col("event_date") == day)
     # Copy k (1..days) of the steady day lands k days before the history's end.
     offset = (HISTORY_END.date() - day).days
-    copies = spark.range(1, days + 1).select(F.col("id").alias("_k"))
+    copies = spark.range(1, days + 1).select(F.col("id").cast("int").alias("_k"))
     moved = {
         "event_id": F.concat("event_id", F.lit("-"), F.col("_k").cast("string")),
         "session_id": F.concat("session_id", F.lit("-"), F.col("_k").cast("string")),
