@@ -204,6 +204,16 @@ class SparkStandalone:
         return log.read_text(errors="replace").count("Registering worker") if log.exists() else 0
 
     def start(self, timeout: float = 120.0) -> SparkStandalone:
+        """Start the master, then the workers; returns once every worker has registered (what
+        was started is stopped again if that fails)."""
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, timeout: float) -> None:
         master = self._spawn(
             "master",
             [
@@ -232,7 +242,6 @@ class SparkStandalone:
                     f"(logs: {self.work_dir})"
                 )
             time.sleep(0.5)
-        return self
 
     def stop(self, timeout: float = 30.0) -> None:
         for proc in reversed(self.procs):  # workers first, the master last

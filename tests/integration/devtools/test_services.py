@@ -1,4 +1,4 @@
-"""A real redis-server, started and stopped by the fixture machinery."""
+"""Local services started and stopped by the fixture machinery: redis-server, a Spark cluster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from devtools.services import RedisProcess, stop_group
+from devtools.services import RedisProcess, SparkStandalone, stop_group
 
 
 def test_session_redis_answers(redis_client: redis.Redis) -> None:
@@ -37,3 +37,20 @@ def test_stopping_our_own_child_does_not_wait_for_the_timeout() -> None:
     stop_group(child.pid, timeout=30)
     assert time.monotonic() - started < 10
     assert child.poll() is not None
+
+
+def test_a_standalone_cluster_that_fails_to_start_leaves_no_process(tmp_path: Path) -> None:
+    """A start that times out stops what it had started (the master's JVM here)."""
+    cluster = SparkStandalone(tmp_path / "standalone")
+    spawned: list[subprocess.Popen[bytes]] = []
+    spawn = cluster._spawn
+
+    def recorded(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        spawned.append(spawn(name, args))
+        return spawned[-1]
+
+    cluster._spawn = recorded  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="Spark master"):
+        cluster.start(timeout=0.01)
+    assert len(spawned) == 1  # the master; no worker was started
+    assert all(proc.poll() is not None for proc in spawned)
