@@ -195,7 +195,6 @@ class Merged:
 
     inserted: int
     updated: int = 0
-    deleted: int = 0
 
     @property
     def touched(self) -> int:
@@ -223,9 +222,7 @@ def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) ->
     if result is None:
         return Merged(inserted=0)
     return Merged(
-        inserted=int(result["num_inserted_rows"]),
-        updated=int(result["num_updated_rows"]),
-        deleted=int(result["num_deleted_rows"]),
+        inserted=int(result["num_inserted_rows"]), updated=int(result["num_updated_rows"])
     )
 
 

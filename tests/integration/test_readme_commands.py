@@ -106,16 +106,22 @@ def _second_champion(settings: Settings) -> None:
     client.set_registered_model_alias(settings.model_name, tracking.CHAMPION, second.version)
 
 
+def _run(command: str, work: Path, env: dict[str, str]) -> str:
+    """Run one README line in a fresh bash; its output. Fails the test on a non-zero exit."""
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
 @pytest.mark.parametrize("command", readme_commands(), ids=lambda c: c.split("#")[0].strip()[16:])
 def test_a_readme_command_runs_as_printed(command: str, shell: tuple[Path, dict[str, str]]) -> None:
     invocation = " ".join(command.split("#")[0].split()[2:4])
     if invocation in NOT_RUN:
         pytest.skip(NOT_RUN[invocation])
     work, env = shell
-    done = subprocess.run(
-        ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    _run(command, work, env)
 
 
 def test_a_job_also_runs_with_a_spark_of_its_own(shell: tuple[Path, dict[str, str]]) -> None:
@@ -124,8 +130,4 @@ def test_a_job_also_runs_with_a_spark_of_its_own(shell: tuple[Path, dict[str, st
     work, env = shell
     command = next(c for c in readme_commands() if "spark_jobs." in c)
     own = {k: v for k, v in env.items() if k != "KAIROS_SPARK_REMOTE"}
-    done = subprocess.run(
-        ["bash", "-c", command], cwd=work, env=own, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert "bronze.events:" in done.stdout
+    assert "bronze.events:" in _run(command, work, own)

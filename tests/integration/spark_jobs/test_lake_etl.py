@@ -19,6 +19,7 @@ from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
 from spark_jobs import bronze_events, silver_customers, silver_events, validate_events
 from spark_jobs import pipeline as lake_pipeline
+from tests.seeded import lake_settings
 
 H0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 H1 = H0 + timedelta(hours=1)
@@ -53,13 +54,8 @@ def table(spark: SparkSession, settings: Settings, name: Table):  # type: ignore
 
 def lake_at(root: Path) -> Settings:
     """A generous gate (these tests quarantine rows on purpose); a feature snapshot every hour."""
-    return Settings(
-        local_dir=str(root / "local"),
-        lake_root=str(root / "lake"),
-        landing_root=str(root / "landing"),
-        quarantine_max_share=0.5,
-        lookback_hours=24,
-        feature_snapshot_hours=1,
+    return lake_settings(
+        root, quarantine_max_share=0.5, lookback_hours=24, feature_snapshot_hours=1
     )
 
 

@@ -13,9 +13,9 @@ locals {
   driver_port   = 7078
   block_port    = 7079
   connect_label = { "app.kubernetes.io/name" = local.connect_name }
+  # The driver runs in its pod (client mode) and starts executors through the in-cluster API.
+  in_cluster_master = "k8s://https://kubernetes.default.svc"
   spark_defaults = {
-    "spark.master"                                              = "k8s://https://kubernetes.default.svc"
-    "spark.submit.deployMode"                                   = "client"
     "spark.kubernetes.namespace"                                = local.namespace
     "spark.kubernetes.container.image"                          = var.image
     "spark.kubernetes.container.image.pullPolicy"               = "Always"
@@ -139,7 +139,7 @@ resource "kubernetes_deployment_v1" "connect" {
           }
           env {
             name  = "KAIROS_SPARK_MASTER"
-            value = local.spark_defaults["spark.master"]
+            value = local.in_cluster_master
           }
           env {
             name  = "KAIROS_SPARK_CONNECT_PORT"
