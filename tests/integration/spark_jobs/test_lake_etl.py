@@ -340,3 +340,45 @@ def test_gate_fails_above_threshold_and_names_expectations(
     assert (result.rows, result.bad_rows) == (10, 3)
     assert table(spark, lenient, catalog.QUARANTINE).where("stage = 'expectations'").count() == 3
     assert silver_events.run(spark, lenient, interval) == 7
+
+
+def _gx_runs(settings: Settings) -> set[str]:
+    """Names of the validation runs GX stored results for (its data docs' source): each result
+    is ``validations/<suite>/<run name>/<time>/<batch>.json``."""
+    store = Path(settings.local_dir) / "gx" / "gx" / "uncommitted" / "validations"
+    return {result.parent.parent.name for result in store.rglob("*.json")}
+
+
+def test_rows_are_asked_of_gx_only_for_failed_expectations(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """A passing hour is one whole-suite validation; failing rows are listed by a second run of
+    only the failed expectations (GX's row listing costs Spark jobs per expectation)."""
+    land(
+        settings,
+        H0,
+        [ev(300 + i, "page_view", H0 + timedelta(minutes=i), customer_id="c-1") for i in range(4)],
+    )
+    bronze_events.run(spark, settings, Interval(H0, H1))
+    first, second = Interval(H0, H1), Interval(H1, H1 + timedelta(hours=1))
+    passed = validate_events.run(spark, settings, first)
+    assert (passed.rows, passed.bad_rows, passed.failures) == (4, 0, [])
+    assert _gx_runs(settings) == {str(first)}
+
+    absurd = {"order_id": "o-1", "revenue": 5e6, "currency": "XXX"}
+    land(settings, H1, [ev(400, "purchase", H1, customer_id="c-1", properties=absurd)])
+    land(
+        settings, H1, [ev(401 + i, "page_view", H1, customer_id="c-2") for i in range(3)], name="b"
+    )
+    bronze_events.run(spark, settings, second)
+    lenient = settings.model_copy(update={"quarantine_max_share": 0.5})
+    failed = validate_events.run(spark, lenient, second)
+    assert (failed.rows, failed.bad_rows) == (4, 1)
+    assert sorted(f.label for f in failed.failures) == [
+        "expect_column_values_to_be_between(revenue)",
+        "expect_column_values_to_be_in_set(currency)",
+    ]
+    assert all(f.rows == 1 for f in failed.failures)
+    assert _gx_runs(settings) == {str(first), str(second), f"{second} failing rows"}
+    quarantined = table(spark, lenient, catalog.QUARANTINE).where("stage = 'expectations'")
+    assert [r.event_id for r in quarantined.collect()] == ["ev-00000400"]
