@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from devtools.dag_runs import settings_env
-from kairos.settings import PROJECT_ROOT, Settings
+from kairos.settings import Settings, get_settings
 from ml import tracking
+from ml.__main__ import main
 
 
 @pytest.fixture
@@ -33,13 +35,21 @@ def registry(tmp_path: Path) -> Settings:
 
 
 def ml(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ml", *args],
-        env={**os.environ, **settings_env(settings)},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    """``python -m ml ARGS`` with ``settings`` as its ``KAIROS_*`` environment, run in this
+    process (its entry point as a subprocess is covered by the README commands' test)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(settings_env(settings))
+    get_settings.cache_clear()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+    return subprocess.CompletedProcess(
+        ["python", "-m", "ml", *args], code, out.getvalue(), err.getvalue()
     )
 
 
