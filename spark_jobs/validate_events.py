@@ -109,7 +109,8 @@ def run_suite(
     ``expectations`` defaults to the whole suite. ``rows=False`` asks GX only whether each
     expectation held (``BOOLEAN_ONLY``: the row-level checks become one aggregation over the
     frame); ``rows=True`` also lists the row key of every failing row (``COMPLETE``: several
-    Spark jobs per expectation), which :func:`gate` asks for only the expectations that failed.
+    Spark jobs per expectation), which :func:`validate` asks for only the expectations that
+    failed.
     """
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction

@@ -354,13 +354,13 @@ def test_rows_are_asked_of_gx_only_for_failed_expectations(
 ) -> None:
     """A passing hour is one whole-suite validation; failing rows are listed by a second run of
     only the failed expectations (GX's row listing costs Spark jobs per expectation)."""
+    first, second = Interval(H0, H1), Interval(H1, H1 + timedelta(hours=1))
     land(
         settings,
         H0,
         [ev(300 + i, "page_view", H0 + timedelta(minutes=i), customer_id="c-1") for i in range(4)],
     )
-    bronze_events.run(spark, settings, Interval(H0, H1))
-    first, second = Interval(H0, H1), Interval(H1, H1 + timedelta(hours=1))
+    bronze_events.run(spark, settings, first)
     passed = validate_events.run(spark, settings, first)
     assert (passed.rows, passed.bad_rows, passed.failures) == (4, 0, [])
     assert _gx_runs(settings) == {str(first)}
