@@ -87,11 +87,15 @@ test: setup ## set up, then run the whole test suite (unit, integration, e2e)
 test-unit: setup ## only the fast unit tests
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: setup ## benchmarks, printed as tables (BENCH_ARGS="--customers N --hours H --runs R")
+bench: setup ## benchmarks: each prints its table, then the batch targets in one table
+	@rm -f $(LOCAL)/bench/results.jsonl
 	@$(PY) bench/lake_etl.py $(BENCH_ARGS)
 	@$(PY) bench/gold_history.py
+	@$(PY) bench/dag_hour.py
+	@$(PY) bench/long_interval.py
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
+	@$(PY) bench/report.py
 
 lint: venv ## ruff, mypy and the import layers (lint-imports)
 	@$(VENV)/bin/ruff check .

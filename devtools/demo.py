@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kairos.datagen import generate, print_progress
+from kairos.interval import Interval
 from kairos.landing import open_landing
 from kairos.settings import Settings, get_settings
 
@@ -41,6 +42,38 @@ DEMO_START = datetime(2026, 11, 2, tzinfo=UTC)
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
+
+
+def land_history(settings: Settings, customers: int, hours: int) -> None:
+    """Generate ``hours`` hours from :data:`DEMO_START` into the landing store, saying what."""
+    report = generate(
+        open_landing(settings),
+        customers=customers,
+        start=DEMO_START,
+        hours=hours,
+        seed=7,
+        progress=print_progress(max(1, hours // 4)),
+    )
+    malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())) or "none"
+    print(
+        f"    {report.records:,} records in {report.hours} hourly files "
+        f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
+    )
+
+
+def process_history(spark: SparkSession, settings: Settings, history: Interval) -> None:
+    """The landed ``history`` in one interval through landing -> gold, then the first models
+    (segmenter, propensity) and scores as of its end, so that a champion exists."""
+    from spark_jobs import pipeline, score_customers, train_models
+
+    _step(f"history {history} in one interval: landing -> bronze -> gate -> silver -> gold")
+    pipeline.run(spark, settings, history)
+    bootstrap = Interval(history.end - timedelta(hours=1), history.end)
+    _step(f"first models as of {history.end:%Y-%m-%d %H:%M}: segmenter + propensity, scores")
+    trained = train_models.run(spark, settings, bootstrap)
+    if trained.outcome is None:
+        print(f"    propensity training skipped: {trained.skipped}")
+    score_customers.run(spark, settings, bootstrap)
 
 
 def _print_gold(spark: SparkSession, settings: Settings) -> None:
@@ -188,26 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         f"generating {hours} hours of events for {args.customers:,} customers "
         f"-> {settings.landing_root}"
     )
-    report = generate(
-        open_landing(settings),
-        customers=args.customers,
-        start=DEMO_START,
-        hours=hours,
-        seed=7,
-        progress=print_progress(max(1, hours // 4)),
-    )
-    malformed = ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())) or "none"
-    print(
-        f"    {report.records:,} records in {report.hours} hourly files "
-        f"({report.valid_events:,} valid, {report.duplicates} duplicates, malformed: {malformed})"
-    )
+    land_history(settings, args.customers, hours)
 
     from devtools import demo_serving
     from devtools.dag_runs import airflow_env, run_hour
     from devtools.services import RedisProcess, SparkConnectProcess
-    from kairos.interval import Interval
     from kairos.spark import connect
-    from spark_jobs import pipeline, score_customers, train_models
 
     history = Interval(DEMO_START, end - timedelta(hours=args.dag_hours))
     logs = Path(settings.local_dir) / "logs" / "demo"
@@ -220,14 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         update={"redis_url": redis_server.url, "spark_remote": spark_server.url}
     )
     try:
-        _step(f"history {history} in one interval: landing -> bronze -> gate -> silver -> gold")
-        pipeline.run(spark, settings, history)
-        bootstrap = Interval(history.end - timedelta(hours=1), history.end)
-        _step(f"first models as of {history.end:%Y-%m-%d %H:%M}: segmenter + propensity, scores")
-        trained = train_models.run(spark, settings, bootstrap)
-        if trained.outcome is None:
-            print(f"    propensity training skipped: {trained.skipped}")
-        score_customers.run(spark, settings, bootstrap)
+        process_history(spark, settings, history)
 
         for hour_end in [end - timedelta(hours=h) for h in range(args.dag_hours - 1, -1, -1)]:
             _step(
