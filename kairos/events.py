@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,26 @@ class Violation:
     message: str
 
 
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # the lake's gate allows the same (arrival lag >= -0.1 h)
+
+
+def future_violation(event: dict[str, Any], now: datetime) -> Violation | None:
+    """A contract-valid event dated more than :data:`MAX_CLOCK_SKEW` after ``now``.
+
+    The lake quarantines these; the API must refuse them too, or a consent grant dated in the
+    future would outrank every later withdrawal (consent is newest-change-wins).
+    """
+    at = datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00"))
+    if at <= now + MAX_CLOCK_SKEW:
+        return None
+    return Violation(
+        "occurred_at",
+        "from_the_future",
+        f"occurred_at: {event['occurred_at']} is more than {MAX_CLOCK_SKEW.seconds // 60} "
+        f"minutes after the server's clock ({now.isoformat(timespec='seconds')})",
+    )
+
+
 class EventContractError(ValueError):
     """Raised by :meth:`EventValidator.check` with every violation of one event."""
 
@@ -65,6 +85,39 @@ def load_schema(feature_defs_dir: str | None = None) -> dict[str, Any]:
     """The event JSON Schema as a dict."""
     schema: dict[str, Any] = json.loads(schema_path(feature_defs_dir).read_text())
     Draft202012Validator.check_schema(schema)
+    return schema
+
+
+PYTHON_END = r"\Z"  # the absolute end of a string in Python's re; Java's regex spells it \z
+
+
+def end_anchored(pattern: str, end: str = PYTHON_END) -> str:
+    """A contract pattern for an engine whose ``$`` also matches before a final newline.
+
+    JSON Schema patterns are ECMA-262 regular expressions, whose ``$`` (without the multiline
+    flag) matches only at the very end. Python's ``re`` and Java's regex also match ``$`` just
+    before a trailing ``\\n``, so ``^[A-Za-z0-9_.:-]+$`` accepted the customer id ``"c-9\\n"``.
+    A closing ``$`` becomes ``end`` (``\\Z`` for Python, ``\\z`` for Java).
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[: -len("$")] + end
+    return pattern
+
+
+def _as_written(pattern: str) -> str:
+    """The contract's own pattern back from its :func:`end_anchored` form (for messages)."""
+    return pattern[: -len(PYTHON_END)] + "$" if pattern.endswith(PYTHON_END) else pattern
+
+
+def _for_python(schema: Any) -> Any:
+    """``schema`` with every ``pattern`` :func:`end_anchored` for Python's ``re``."""
+    if isinstance(schema, dict):
+        return {
+            k: end_anchored(v) if k == "pattern" and isinstance(v, str) else _for_python(v)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_for_python(v) for v in schema]
     return schema
 
 
@@ -188,7 +241,8 @@ def _describe(error: ValidationError, event: Any) -> list[Violation]:
         rule = {
             "minLength": f"shorter than {rule} characters",
             "maxLength": f"longer than {rule} characters",
-            "pattern": f"does not match {rule}",
+            # the contract's own pattern, not the one anchored for Python
+            "pattern": f"does not match {_as_written(str(rule))}",
         }[kind]
         return [
             Violation(
@@ -224,8 +278,9 @@ class EventValidator:
 
     def __init__(self, feature_defs_dir: str | None = None):
         self.schema = load_schema(feature_defs_dir)
-        self._validator = Draft202012Validator(self.schema, format_checker=_format_checker)
-        self._fast = _compile_fast(self.schema)
+        anchored = _for_python(self.schema)
+        self._validator = Draft202012Validator(anchored, format_checker=_format_checker)
+        self._fast = _compile_fast(anchored)
 
     def violations(self, event: Any) -> list[Violation]:
         """Every violation of one parsed event, sorted by field; [] when valid."""

@@ -46,6 +46,20 @@ VALUE_AGGREGATIONS = {"sum", "avg", "min", "max", "distinct_count", "most_freque
 AGGREGATIONS = VALUE_AGGREGATIONS | {"count", "recency", "ratio"}
 _WINDOW = re.compile(r"^(\d+)([hd])$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Spark SQL functions that call any Java method on the driver and executors: a definition is
+# configuration that data scientists edit, not a way to run code on the cluster.
+JVM_FUNCTIONS = ("reflect", "java_method", "try_reflect")
+# What the check reads past: string literals and comments are dropped, back-quoted names
+# unquoted (`reflect`(...) is a call too).
+_LITERAL_OR_COMMENT = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|/\*.*?\*/|--[^\n]*", re.S)
+_JVM_CALL = re.compile(r"\b(" + "|".join(JVM_FUNCTIONS) + r")\s*\(", re.IGNORECASE)
+
+
+def jvm_call(expression: str) -> str | None:
+    """The JVM-reaching function ``expression`` calls (see :data:`JVM_FUNCTIONS`), if any."""
+    code = _LITERAL_OR_COMMENT.sub(" ", expression).replace("`", "")
+    found = _JVM_CALL.search(code)
+    return found[1].lower() if found else None
 
 
 class DefinitionError(ValueError):
@@ -101,6 +115,15 @@ class FeatureDef(BaseModel):
     def _name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(f"{value!r} must be lower_snake_case")
+        return value
+
+    @field_validator("value", "filter")
+    @classmethod
+    def _no_jvm_calls(cls, value: str | None) -> str | None:
+        if value is not None and (name := jvm_call(value)):
+            raise ValueError(
+                f"calls {name}(), which runs Java code on the cluster; not allowed here"
+            )
         return value
 
     @field_validator("aggregation")

@@ -202,6 +202,22 @@ class Merged:
         return self.inserted + self.updated
 
 
+def _add_new_columns(
+    spark: SparkSession, settings: Settings, table: Table, frame: DataFrame
+) -> None:
+    """Columns of ``frame`` the table lacks, added (nullable) before a MERGE writes them.
+
+    Additive changes only, named one by one (``ALTER TABLE ... ADD COLUMNS``), instead of
+    Delta's ``schema.autoMerge``, which would also accept a mistyped column silently. Rows
+    written before keep null in the new columns.
+    """
+    have = set(read(spark, settings, table).columns)
+    new = [f for f in frame.schema.fields if f.name not in have]
+    if new:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+        spark.sql(f"ALTER TABLE {_sql_path(settings, table)} ADD COLUMNS ({columns})").collect()
+
+
 def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) -> Merged:
     """MERGE ``frame`` into the table (created from ``frame`` if missing); what it changed.
 
@@ -213,6 +229,7 @@ def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) ->
         create(frame, settings, table)
         return Merged(inserted=int(last_operation_metrics(spark, settings, table)["numOutputRows"]))
     _note(table, "write")
+    _add_new_columns(spark, settings, table, frame)
     view = f"kairos_merge_source_{next(_views)}"
     frame.createOrReplaceTempView(view)
     try:

@@ -125,6 +125,15 @@ class Settings(BaseSettings):
     api_pointer_cache_ms: int = Field(
         1000, ge=0, description="How long the API reuses the live-run pointer it last read."
     )
+    event_dedup_hours: int = Field(
+        24,
+        ge=1,
+        description="How long `POST /v1/events` remembers an event id: a retry in that time "
+        "gets the first answer and changes nothing.",
+    )
+    api_max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body the API reads (413 above)."
+    )
     triggers_file: str = Field(
         "", description="Trigger rules YAML; default `<feature_defs_dir>/triggers.yaml`."
     )

@@ -58,6 +58,15 @@ async def _score(settings: Settings, customer_id: str) -> int:
     return 0
 
 
+# Cell openings a spreadsheet reads as a formula (OWASP, "CSV Injection").
+FORMULA_OPENINGS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as a CSV cell that no spreadsheet runs: a formula opening gets a ``'``."""
+    return f"'{text}" if text.startswith(FORMULA_OPENINGS) else text
+
+
 async def _audience(settings: Settings, args: argparse.Namespace) -> int:
     store = _store(settings)
     written = 0
@@ -70,7 +79,7 @@ async def _audience(settings: Settings, args: argparse.Namespace) -> int:
             page = await store.audience(
                 args.model, args.min_score, args.max_score, args.segment, PAGE, cursor
             )
-            writer.writerows((c, f"{s:.6f}") for c, s in page.customers)
+            writer.writerows((csv_cell(c), f"{s:.6f}") for c, s in page.customers)
             written += len(page.customers)
             if args.out:
                 print(f"audience: {written:,}/{page.total:,} customers", end="\r", file=sys.stderr)

@@ -89,6 +89,10 @@ class Layout:
     def cap(self, customer_id: str, rule: str) -> str:
         return f"{self._customer_state(customer_id)}:cap:{rule}"
 
+    def ingested(self, subject: str, event_id: str) -> str:
+        """The answer to ``POST /v1/events`` for one event id (a claim while it is decided)."""
+        return f"{self._customer_state(subject)}:event:{event_id}"
+
     # --- streams and API bookkeeping (control slot) ---------------------------------------
 
     @property

@@ -195,6 +195,10 @@ def write_summary(client: redis.Redis, layout: Layout, run: str, counts: dict[st
         client.hset(layout.summary(run), mapping=dict(counts.items()))
 
 
+def _ms(at: datetime | None) -> int:
+    return int(at.timestamp() * 1000) if at else 0
+
+
 def mirror_consent(
     redis_url: str,
     layout: Layout,
@@ -204,9 +208,12 @@ def mirror_consent(
 ) -> int:
     """Mirror silver.customers' consent (Arrow batches) into Redis; customers mirrored.
 
-    Each customer's channels go through :data:`serving.state.CONSENT` with the lake's
-    ``consent_updated_at`` as the change time (0 for customers on the policy defaults), so a
-    newer change the API recorded since is kept.
+    Each channel goes through :data:`serving.state.CONSENT` with the time of that channel's
+    own last change in the lake (``consent_<channel>_at``; 0 where the policy default
+    applies), so a newer change the API recorded since is kept, channel by channel. A row
+    written before those columns existed has only ``consent_updated_at`` (the last change of
+    any channel), which then stands for every channel, as it used to, until the customer's
+    next event rebuilds the row.
     """
     client = redis.Redis.from_url(redis_url)
     script = client.register_script(state.CONSENT)
@@ -216,9 +223,10 @@ def mirror_consent(
             data = batch.to_pydict()
             pipe = client.pipeline(transaction=False)
             for i, customer in enumerate(data["customer_id"]):
-                changed = data["consent_updated_at"][i]
-                at_ms = int(changed.timestamp() * 1000) if changed else 0
-                changes = {ch: (bool(data[f"consent_{ch}"][i]), at_ms) for ch in channels}
+                times = {ch: data[f"consent_{ch}_at"][i] for ch in channels}
+                if not any(times.values()):  # no channel's own time: on the defaults, or old
+                    times = dict.fromkeys(channels, data["consent_updated_at"][i])
+                changes = {ch: (bool(data[f"consent_{ch}"][i]), _ms(times[ch])) for ch in channels}
                 script(
                     keys=[layout.consent(customer)],
                     args=state.consent_args(ttl_ms, changes),

@@ -8,10 +8,14 @@ Each change is one Lua script over the keys of a single customer (they share the
 * :data:`CONSENT` sets one or more channels, **newest change wins** (by the change's own
   timestamp), so the hourly mirror from the lake never overwrites a newer withdrawal the API
   has just recorded, and replaying an old event changes nothing.
+* :data:`RECORD` appends decisions, then their audit entries, to the two streams (both in the
+  control slot); a failing write stops the script, so a decision that could not be recorded
+  leaves no audit entry behind it.
 * :data:`DECIDE` picks the first consented channel of a rule, then either reports a holdout
   or consumes one frequency-cap slot (a sliding window in a sorted set). Reading consent and
   consuming the cap in one script is what makes caps exact under concurrent requests and a
-  withdrawn consent effective for the very next event.
+  withdrawn consent effective for the very next event. The slot's member is the decision id
+  (one per event and rule), so deciding the same event again never takes a second slot.
 
 The scripts take the consent policy's defaults as arguments, for customers with no entry.
 """
@@ -68,12 +72,21 @@ if holdout == '1' then return {'holdout', chosen, skipped, 0} end
 if limit > 0 then
   redis.call('ZREMRANGEBYSCORE', cap, '-inf', now - window)
   local used = redis.call('ZCARD', cap)
+  if redis.call('ZSCORE', cap, member) then return {'send', chosen, skipped, used} end
   if used >= limit then return {'capped', chosen, skipped, used} end
   redis.call('ZADD', cap, now, member)
   redis.call('PEXPIRE', cap, window)
   return {'send', chosen, skipped, used + 1}
 end
 return {'send', chosen, skipped, 0}
+"""
+
+
+RECORD = """
+local decisions = tonumber(ARGV[1])
+for i = 2, decisions + 1 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i]) end
+for i = decisions + 2, #ARGV do redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i]) end
+return #ARGV - 1
 """
 
 

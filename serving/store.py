@@ -12,6 +12,7 @@ run is gone gets a clear "start again" error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ import redis.asyncio as aioredis
 from serving import state
 from serving.layout import Layout
 from serving.rules import RuleSet
-from serving.triggers import Decision, candidates, facts, make_decision
+from serving.triggers import Decision, candidates, decision_id, facts, make_decision
 
 
 class CursorExpired(LookupError):
@@ -38,6 +39,21 @@ class UnknownModel(LookupError):
 
 class NotReady(RuntimeError):
     """No run is live yet."""
+
+
+class DuplicateInFlight(RuntimeError):
+    """An earlier request with the same ``event_id`` is still being decided."""
+
+
+PENDING = b"pending"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """The answer to one event: its decisions, and whether they are an earlier request's."""
+
+    decisions: list[Decision]
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,16 @@ class Store:
         session_ttl_s: int = 1800,
         consent_ttl_s: int = 7 * 24 * 3600,
         pointer_cache_s: float = 1.0,
+        event_dedup_s: int = 24 * 3600,
+        claim_s: int = 30,
     ):
         self.client = client
         self.layout = layout
         self.defaults = dict(consent_defaults)
         self.session_ttl_ms = session_ttl_s * 1000
         self.consent_ttl_ms = consent_ttl_s * 1000
+        self.event_dedup_ms = event_dedup_s * 1000
+        self.claim_ms = claim_s * 1000
         self._meta: dict[str, LiveRun] = {}
         self.pointer_cache_s = pointer_cache_s
         self._pointer: tuple[float, str | None] = (-1e9, None)
@@ -210,16 +230,63 @@ class Store:
         event: Mapping[str, Any],
         rules: RuleSet,
         now: datetime | None = None,
-    ) -> list[Decision]:
-        """Record an accepted event and return the trigger decisions it causes.
+        actor: Mapping[str, str] | None = None,
+    ) -> Ingested:
+        """Record an accepted event, decide its triggers and record the decisions, once.
 
-        One round trip appends the event to the events stream, updates the session context
-        and (for ``consent_updated``) the consent mirror, and reads the customer's consent
-        and live scores; then one atomic DECIDE per matching rule until one acts.
+        The event id is claimed first (``SET NX``): a retry of an event already answered gets
+        the stored answer and changes nothing; one still being decided raises
+        :class:`DuplicateInFlight`. If recording fails after a decision took a frequency-cap
+        slot, the slots are given back and the claim dropped, so a retry decides again from
+        the same state; and deciding an event again never takes a second slot (the slot is
+        the decision id), even when that clean-up could not run. ``actor`` (``key``,
+        ``role``) goes into the audit entry of each decision.
         """
         now = now or datetime.now(UTC)
         customer = str(event["customer_id"]) if event.get("customer_id") else None
         subject = customer or f"anon:{event['anonymous_id']}"
+        answer = self.layout.ingested(subject, str(event["event_id"]))
+        if not await self.client.set(answer, PENDING, nx=True, px=self.claim_ms):
+            return await self._replay(answer, str(event["event_id"]))
+        decisions: list[Decision] = []
+        try:
+            decisions = await self._decide(event, rules, now, customer, subject)
+            await self.record(decisions, [_audit(d, now, actor) for d in decisions])
+            stored = orjson.dumps([d.as_dict() for d in decisions])
+            await self.client.set(answer, stored, xx=True, px=self.event_dedup_ms)
+        except BaseException:
+            await self._give_back(answer, customer, decisions)
+            raise
+        return Ingested(decisions)
+
+    async def _replay(self, answer: str, event_id: str) -> Ingested:
+        stored = await self.client.get(answer)
+        if stored is None or stored == PENDING:  # gone since the SET NX, or still deciding
+            raise DuplicateInFlight(f"event {event_id!r} is being decided; retry in a moment")
+        return Ingested([Decision(**d) for d in orjson.loads(stored)], replayed=True)
+
+    async def _give_back(self, answer: str, customer: str | None, made: list[Decision]) -> None:
+        """Best effort after a failure: free the cap slots taken and the claim."""
+        taken = [d for d in made if d.outcome == "send"]
+        with contextlib.suppress(Exception):
+            pipe = self.client.pipeline(transaction=False)
+            for decision in taken:
+                assert customer is not None
+                pipe.zrem(self.layout.cap(customer, decision.rule), decision.decision_id)
+            pipe.delete(answer)
+            await pipe.execute()
+
+    async def _decide(
+        self,
+        event: Mapping[str, Any],
+        rules: RuleSet,
+        now: datetime,
+        customer: str | None,
+        subject: str,
+    ) -> list[Decision]:
+        """Append the event to the events stream, update the session context and (for
+        ``consent_updated``) the consent mirror, read the customer's consent and live scores
+        in one round trip; then one atomic DECIDE per matching rule until one acts."""
         at_ms = _ms(str(event["occurred_at"]))
         etype = str(event["event_type"])
         run = await self.live_id()
@@ -238,7 +305,11 @@ class Store:
         )
         props = event.get("properties") or {}
         if etype == "consent_updated" and customer and "consent_channel" in props:
-            change = {props["consent_channel"]: (bool(props["consent_granted"]), at_ms)}
+            # Ordered by the change's own time, but never later than its arrival here: a
+            # client's clock cannot date a change past the next one (the API also refuses
+            # events more than a few minutes ahead), and replaying an old one changes nothing.
+            changed_ms = min(at_ms, int(now.timestamp() * 1000))
+            change = {props["consent_channel"]: (bool(props["consent_granted"]), changed_ms)}
             args = state.consent_args(self.consent_ttl_ms, change)
             pipe.eval(state.CONSENT, 1, self.layout.consent(customer), *args)
         if customer:
@@ -267,7 +338,7 @@ class Store:
                     cap.per_hours * 3_600_000 if cap else 0,
                     cap.max if cap else 0,
                     rule.in_holdout(customer),
-                    f"{event['event_id']}:{now_ms}",
+                    decision_id(str(event["event_id"]), rule.name),
                     rule.channels,
                     self.defaults,
                 ),
@@ -279,12 +350,28 @@ class Store:
         return decisions
 
     async def record(self, decisions: list[Decision], audit: list[Mapping[str, Any]]) -> None:
-        """Append decisions to the decisions stream and entries to the audit stream."""
+        """Append decisions to the decisions stream, then entries to the audit stream, in one
+        script (:data:`serving.state.RECORD`)."""
         if not decisions and not audit:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for decision in decisions:
-            pipe.xadd(self.layout.decisions_stream, {"decision": orjson.dumps(decision.as_dict())})
-        for entry in audit:
-            pipe.xadd(self.layout.audit_stream, {"audit": orjson.dumps(dict(entry))})
-        await pipe.execute()
+        await self.client.eval(
+            state.RECORD,
+            2,
+            self.layout.decisions_stream,
+            self.layout.audit_stream,
+            len(decisions),
+            *[orjson.dumps(d.as_dict()) for d in decisions],
+            *[orjson.dumps(dict(entry)) for entry in audit],
+        )
+
+
+def _audit(decision: Decision, at: datetime, actor: Mapping[str, str] | None) -> dict[str, Any]:
+    return {
+        "at": at.isoformat(),
+        "action": "decision",
+        "key": (actor or {}).get("key", "internal"),
+        "role": (actor or {}).get("role", "internal"),
+        "decision_id": decision.decision_id,
+        "rule": decision.rule,
+        "outcome": decision.outcome,
+    }

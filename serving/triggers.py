@@ -34,6 +34,21 @@ from serving.rules import RuleSet, TriggerRule
 SEND, HOLDOUT, NO_CONSENT, CAPPED = "send", "holdout", "no_consent", "capped"
 
 
+# A decision's fields that any caller allowed to post events may see (see Decision.for_channel).
+CHANNEL_FIELDS = (
+    "decision_id",
+    "event_id",
+    "customer_id",
+    "rule",
+    "outcome",
+    "channel",
+    "template",
+    "send_at",
+    "rules_version",
+    "decided_at",
+)
+
+
 @dataclass(frozen=True)
 class Decision:
     decision_id: str
@@ -54,6 +69,12 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def for_channel(self) -> dict[str, Any]:
+        """What the channel that sends it needs, for a caller that may not read scores: no
+        score, segment, model version or run, and no reason (it quotes the matched
+        condition, e.g. ``score >= 0.5``)."""
+        return {name: getattr(self, name) for name in CHANNEL_FIELDS}
 
 
 def facts(

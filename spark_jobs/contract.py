@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from kairos.events import PII_FIELDS, load_schema
+from kairos.events import PII_FIELDS, end_anchored, load_schema
 
 _SCALARS: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -49,7 +49,8 @@ _SUPPORTED = {
     "additionalProperties",
     "required",
 }
-UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)$"
+JAVA_END = r"\z"  # the absolute end of a string in Java's regex (``$`` also matches before \n)
+UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)\z"
 VIOLATION = T.StructType(
     [
         T.StructField("field", T.StringType()),
@@ -277,7 +278,7 @@ class _Compiler:
             )
         if "pattern" in prop:
             value_check(
-                ~typed.rlike(prop["pattern"]),
+                ~typed.rlike(end_anchored(prop["pattern"], JAVA_END)),
                 "bad_value",
                 quoted,
                 f" does not match {prop['pattern']}",

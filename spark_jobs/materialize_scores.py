@@ -80,8 +80,18 @@ def mirror_consent(spark: SparkSession, settings: Settings, layout: Layout) -> i
     if not lake.exists(spark, settings, catalog.SILVER_CUSTOMERS):
         return 0
     channels = list(default_consent(settings.feature_defs_dir))
-    customers = lake.read(spark, settings, catalog.SILVER_CUSTOMERS).select(
-        "customer_id", "consent_updated_at", *[f"consent_{ch}" for ch in channels]
+    table = lake.read(spark, settings, catalog.SILVER_CUSTOMERS)
+    changed_at = [  # a table from before the per-channel times: null until its next MERGE
+        F.col(f"consent_{ch}_at")
+        if f"consent_{ch}_at" in table.columns
+        else F.lit(None).cast("timestamp").alias(f"consent_{ch}_at")
+        for ch in channels
+    ]
+    customers = table.select(
+        "customer_id",
+        "consent_updated_at",
+        *[f"consent_{ch}" for ch in channels],
+        *changed_at,
     )
     ttl_ms = settings.consent_ttl_hours * 3_600_000
     written = customers.mapInArrow(

@@ -4,9 +4,11 @@
 
 Columns: first/last seen, event count, consent per channel (the latest ``consent_updated`` by
 ``occurred_at`` wins, ties by ``event_id``; the policy in ``feature_defs/consent.yaml``
-applies before any), when consent last changed, and stable attributes (country from the
-latest ``identify`` that carries one). The rows of touched customers are rebuilt from all of
-their silver history and MERGEd, so reruns and backfills converge on the same table.
+applies before any) with the time of each channel's change (``consent_<channel>_at``, null
+while the policy applies) and of the last change of any channel, and stable attributes
+(country from the latest ``identify`` that carries one). The rows of touched customers are
+rebuilt from all of their silver history and MERGEd, so reruns and backfills converge on the
+same table.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def customer_profiles(events: DataFrame, defaults: dict[str, bool]) -> DataFrame
                 F.max(F.when(F.col("_channel") == ch, F.col("_granted"))).alias(f"_c_{ch}")
                 for ch in defaults
             ],
+            *[
+                F.max(F.when(F.col("_channel") == ch, F.col("occurred_at"))).alias(f"_at_{ch}")
+                for ch in defaults
+            ],
             F.max("occurred_at").alias("consent_updated_at"),
         )
     )
@@ -87,6 +93,7 @@ def customer_profiles(events: DataFrame, defaults: dict[str, bool]) -> DataFrame
                 for ch, on in defaults.items()
             ],
             "consent_updated_at",
+            *[F.col(f"_at_{ch}").alias(f"consent_{ch}_at") for ch in defaults],
         )
     )
 

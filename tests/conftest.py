@@ -80,10 +80,14 @@ def redis_client(redis_server: str):  # type: ignore[no-untyped-def]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/integration -> integration, tests/e2e -> e2e."""
+    """Mark tests by folder: tests/integration -> integration, tests/security -> security
+    (and integration: it talks to Redis and Spark), tests/e2e -> e2e."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if "integration" in parts:
+        if "security" in parts:
+            item.add_marker(pytest.mark.security)
+            item.add_marker(pytest.mark.integration)
+        elif "integration" in parts:
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)

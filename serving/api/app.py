@@ -1,8 +1,9 @@
 """``create_app``: wires the Kairos HTTP API together; the routes live in their own modules.
 
 Errors are JSON with an ``error`` code and a ``detail`` in words: 401 no or unknown key, 403
-wrong role, 422 bad input (every contract violation listed), 429 over the key's rate limit,
-503 when Redis is unreachable or nothing is live yet. Never a stack trace.
+wrong role, 409 an event id still being decided, 413 a body over ``KAIROS_API_MAX_BODY_BYTES``,
+422 bad input (every contract violation listed), 429 over the key's rate limit, 503 when Redis
+is unreachable or nothing is live yet. Never a stack trace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kairos.settings import Settings, get_settings
 from serving import auth
 from serving.api import admin, audiences, events, health, scores
 from serving.api.deps import ApiError, Services
+from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware
 from serving.layout import Layout
 from serving.reload import RuleProvider
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
             settings.session_ttl_minutes * 60,
             settings.consent_ttl_hours * 3600,
             settings.api_pointer_cache_ms / 1000,
+            settings.event_dedup_hours * 3600,
         )
         try:
             yield
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
         validator=EventValidator(settings.feature_defs_dir),
         metrics=metrics,
     )
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RedisError, _redis_down)

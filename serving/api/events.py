@@ -1,4 +1,8 @@
-"""``POST /v1/events``: validate, record and decide on one event (role ``ingest``)."""
+"""``POST /v1/events``: validate, record and decide on one event (role ``ingest``).
+
+Idempotent by ``event_id``: a retry gets the first answer (``"replayed": true``) and changes
+no counter, cap, session or stream; a retry while the first is still being decided gets 409.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from serving.api.deps import App, EventWriter, Redis, json_response
-from serving.api.schemas import ERRORS, IngestOut, InvalidEventOut, openapi_event_schema
+from kairos.events import future_violation
+from serving import auth
+from serving.api.deps import ApiError, App, EventWriter, Redis, json_response
+from serving.api.schemas import ERRORS, ErrorOut, IngestOut, InvalidEventOut, openapi_event_schema
+from serving.store import DuplicateInFlight
 
 
 def invalid(detail: str, violations: list[dict[str, str]]) -> JSONResponse:
@@ -26,33 +33,31 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
     except orjson.JSONDecodeError as err:
         return invalid(f"body is not JSON: {err}", [])
     violations = app.validator.violations(event)
+    now = datetime.now(UTC)
+    if not violations and (future := future_violation(event, now)):
+        violations = [future]
     if violations:
         return invalid("; ".join(v.message for v in violations), [v.__dict__ for v in violations])
-    decisions = await store.ingest(event, app.rules.current())
-    if decisions:
-        at = datetime.now(UTC).isoformat()
-        await store.record(
-            decisions,
-            [
-                {
-                    "at": at,
-                    "action": "decision",
-                    "key": key.name,
-                    "role": key.role,
-                    "decision_id": d.decision_id,
-                    "rule": d.rule,
-                    "outcome": d.outcome,
-                }
-                for d in decisions
-            ],
+    try:
+        ingested = await store.ingest(
+            event, app.rules.current(), now, {"key": key.name, "role": key.role}
         )
-        for d in decisions:
+    except DuplicateInFlight as busy:
+        raise ApiError(409, "duplicate_in_flight", str(busy), {"Retry-After": "1"}) from None
+    if not ingested.replayed:
+        for d in ingested.decisions:
             app.metrics.decisions.labels(d.rule, d.outcome).inc()
     return json_response(
         {
             "event_id": event["event_id"],
             "accepted": True,
-            "decisions": [d.as_dict() for d in decisions],
+            "replayed": ingested.replayed,
+            # Only a key that may read scores sees them in its decisions (score, segment,
+            # model version, run and the reason quoting the condition).
+            "decisions": [
+                d.as_dict() if key.may(auth.READ_SCORES) else d.for_channel()
+                for d in ingested.decisions
+            ],
         }
     )
 
@@ -66,7 +71,11 @@ def router(feature_defs_dir: str) -> APIRouter:
         ingest,
         methods=["POST"],
         response_model=IngestOut,
-        responses={**ERRORS, 422: {"model": InvalidEventOut, "description": "Not a valid event."}},
+        responses={
+            **ERRORS,
+            409: {"model": ErrorOut, "description": "The same event id is being decided."},
+            422: {"model": InvalidEventOut, "description": "Not a valid event."},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kairos.events import load_schema
-from serving.triggers import Decision
 
 
 class ErrorOut(BaseModel):
@@ -53,10 +52,35 @@ class AudienceOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
+class DecisionOut(BaseModel):
+    """A trigger decision. Keys that may not read scores (role ``ingest``) get what a channel
+    needs to send it; ``score`` to ``reason`` are only for keys that may read scores."""
+
+    decision_id: str
+    event_id: str
+    customer_id: str
+    rule: str
+    outcome: str = Field(description="send | holdout | no_consent | capped")
+    channel: str | None
+    template: str | None
+    send_at: str | None
+    rules_version: str
+    decided_at: str
+    score: float | None = None
+    segment: str | None = None
+    model_version: str | None = None
+    run: str | None = None
+    reason: str | None = None
+
+
 class IngestOut(BaseModel):
     event_id: str
     accepted: bool
-    decisions: list[Decision] = Field(
+    replayed: bool = Field(
+        description="True when this event id was answered before: the first answer, again, "
+        "and nothing changed."
+    )
+    decisions: list[DecisionOut] = Field(
         description="One per matching rule tried; outcome send | holdout | no_consent | capped."
     )
 
@@ -87,6 +111,7 @@ class ReadyOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
     403: {"model": ErrorOut, "description": "The key's role may not do this."},
+    413: {"model": ErrorOut, "description": "The request body is over the size limit."},
     429: {"model": ErrorOut, "description": "Over the key's rate limit."},
     503: {"model": ErrorOut, "description": "Redis unreachable or no scores live yet."},
 }

@@ -101,8 +101,7 @@ async def decide(api: Api, count: int) -> int:
             "schema_version": 1,
             "properties": {"cart_value": 20.0, "items": 1},
         }
-        made += await store.ingest(event, ALWAYS)
-    await store.record(made, [])
+        made += (await store.ingest(event, ALWAYS)).decisions  # recorded as it decides
     await client.aclose()
     return len(made)
 

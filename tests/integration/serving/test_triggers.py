@@ -1,4 +1,8 @@
-"""Trigger decisions through the API on a real redis-server: caps, consent, holdout, reload."""
+"""Trigger decisions through the API on a real redis-server: caps, consent, holdout, reload.
+
+Events are posted with the admin key where a test reads a decision's reason or score: an
+``ingest`` key's decisions carry only what a channel needs (tests/security).
+"""
 
 from __future__ import annotations
 
@@ -80,7 +84,7 @@ def high(n: int = 0) -> str:
 
 def test_priority_fallback_and_reasons(rules_api: Api, client: TestClient) -> None:
     customer = high()
-    answer = client.post("/v1/events", json=event(customer), headers=rules_api.auth("ingest"))
+    answer = client.post("/v1/events", json=event(customer), headers=rules_api.auth("admin"))
     decisions = answer.json()["decisions"]
     # push is opt-in (consent policy): the top rule falls back to email, and acts alone
     assert [(d["rule"], d["outcome"], d["channel"]) for d in decisions] == [
@@ -119,7 +123,7 @@ def test_concurrent_requests_never_exceed_the_cap(rules_api: Api, server: str) -
 
 
 def test_withdrawn_consent_blocks_the_next_trigger(rules_api: Api, client: TestClient) -> None:
-    customer, ingest = high(2), rules_api.auth("ingest")
+    customer, ingest = high(2), rules_api.auth("admin")
 
     def post(body: dict[str, Any]) -> list[dict[str, Any]]:
         answer = client.post("/v1/events", json=body, headers=ingest)
@@ -152,7 +156,7 @@ def test_withdrawn_consent_blocks_the_next_trigger(rules_api: Api, client: TestC
 
 
 def test_scoring_consent_withdrawn_hides_the_score(rules_api: Api, client: TestClient) -> None:
-    customer, ingest = high(3), rules_api.auth("ingest")
+    customer, ingest = high(3), rules_api.auth("admin")
     client.post(
         "/v1/events",
         json=event(customer, "consent_updated", channel="scoring", granted=False),
@@ -164,7 +168,7 @@ def test_scoring_consent_withdrawn_hides_the_score(rules_api: Api, client: TestC
 
 
 def test_holdout_is_deterministic(rules_api: Api, client: TestClient) -> None:
-    ingest = rules_api.auth("ingest")
+    ingest = rules_api.auth("admin")
     rule = load_rules(rules_api.settings.triggers_file).rules[2]
     outcomes = {}
     for i in range(40):
