@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from kairos.datagen import generate, print_progress
 from kairos.interval import Interval
 from kairos.landing import open_landing
-from kairos.settings import Settings, get_settings
+from kairos.settings import Settings, get_settings, printable_url
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_models(settings)
         _step("gold.scores of the last hour")
         _print_scores(spark, settings, end)
-        _step(f"serving: the live Redis run ({served.redis_url}) and the HTTP API")
+        _step(f"serving: the live Redis run ({printable_url(served.redis_url)}) and the HTTP API")
         demo_serving.run(spark, served, Interval(end - timedelta(hours=1), end))
     finally:
         redis_server.stop()

@@ -9,6 +9,7 @@ each as the ``curl`` command that does the same, with the answer it got.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from devtools.dag_runs import settings_env
 from devtools.services import free_port
 from kairos import catalog, lake
 from kairos.interval import Interval
-from kairos.settings import Settings
+from kairos.settings import Settings, printable_url
 from serving import auth
 from serving.api import create_app
 
@@ -78,12 +80,18 @@ def call(base: str, method: str, path: str, key: str | None, body: Any = None) -
 
 def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
     """Show the live Redis run ``settings.redis_url`` holds, then real API calls against it."""
+    # The demo's data has fixed dates, so its scores are days old by the wall clock; its API
+    # counts scores of that hour as fresh (``/readyz`` judges by ``scored_at``).
+    dated = math.ceil((datetime.now(UTC) - hour.end).total_seconds() / 60)
     served = settings.model_copy(
-        update={"api_keys_file": str(Path(settings.local_dir) / "demo" / "api_keys.yaml")}
+        update={
+            "api_keys_file": str(Path(settings.local_dir) / "demo" / "api_keys.yaml"),
+            "scores_max_age_minutes": max(settings.scores_max_age_minutes, dated + 60),
+        }
     )
     Path(served.api_keys_file).unlink(missing_ok=True)
     keys = {role: auth.add_key(served.api_keys_file, f"demo-{role}", role) for role in auth.ROLES}
-    print(f"    $ python -m serving summary   (KAIROS_REDIS_URL={settings.redis_url})")
+    print(f"    $ python -m serving summary   (KAIROS_REDIS_URL={printable_url(settings.redis_url)})")
     summary = subprocess.run(
         [sys.executable, "-m", "serving", "summary"],
         env={**os.environ, **settings_env(served)},
@@ -104,6 +112,10 @@ def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
         return
     customer = top["customer_id"]
     print(f"\n    the API on this Redis; API keys (one per role) in {served.api_keys_file}")
+    print(
+        f"    (the scores are as of {hour.end:%Y-%m-%d %H:%M} UTC, the demo's fixed dates: this "
+        f"API takes scores up to {served.scores_max_age_minutes:,} minutes old as ready)"
+    )
     with running_api(served) as base:
         call(base, "GET", "/readyz", None)
         call(base, "GET", f"/v1/customers/{customer}/scores", keys["marketing"])

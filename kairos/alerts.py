@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kairos.settings import Settings, get_settings
+from kairos.settings import Settings, get_settings, printable_url
 
 log = logging.getLogger("kairos.alerts")
 
@@ -51,7 +51,8 @@ def send(kind: str, text: str, settings: Settings | None = None, **fields: Any) 
             with urllib.request.urlopen(request, timeout=5) as response:
                 response.read()
         except (urllib.error.URLError, TimeoutError, OSError) as err:
-            log.warning("alert webhook %s failed: %s", settings.alert_webhook_url, err)
+            shown = printable_url(settings.alert_webhook_url, secret_path=True)
+            log.warning("alert webhook %s failed: %s", shown, err)
     return record
 
 

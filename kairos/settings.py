@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,23 @@ _REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "gs://", "abfss://", "hdfs://")
 def is_remote(location: str) -> bool:
     """True when a location is an object-store or HDFS URI rather than a local path."""
     return location.startswith(_REMOTE_SCHEMES)
+
+
+def printable_url(url: str, *, secret_path: bool = False) -> str:
+    """``url`` fit for a log, an error or the terminal: a password in it becomes ``***``, and
+    with ``secret_path`` (webhooks, whose path is their token) only the scheme and host stay.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{parts.username or ''}:***@{host}{port}"
+    if secret_path:
+        return urlunsplit((parts.scheme, netloc, "/***" if parts.path.strip("/") else "", "", ""))
+    query = "***" if "password" in parts.query.lower() else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _resolve_local(location: str) -> str:
@@ -144,7 +162,12 @@ class Settings(BaseSettings):
         168, ge=1, description="TTL of mirrored consent in Redis (refreshed every hour)."
     )
     scores_max_age_minutes: int = Field(
-        150, ge=1, description="`/readyz` fails when the live run was made live longer ago."
+        150, ge=1, description="`/readyz` fails when the live run's scores are older than this."
+    )
+    materialize_older_runs: bool = Field(
+        False,
+        description="Let materialization make live a run scored before the live one (a "
+        "rerun of an old hour on purpose); off, the live run stays.",
     )
 
     # --- pipeline ------------------------------------------------------------------------

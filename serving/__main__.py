@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from kairos.consent import default_consent
-from kairos.settings import Settings, get_settings
+from kairos.settings import Settings, get_settings, printable_url
 from serving import auth
 from serving.layout import Layout
 from serving.rules import RuleError, load_rules
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving: {err}", file=sys.stderr)
         return 1
     except RedisError as err:
-        print(f"serving: Redis at {settings.redis_url} is unreachable: {err}", file=sys.stderr)
+        shown = printable_url(settings.redis_url)
+        print(f"serving: Redis at {shown} is unreachable: {err}", file=sys.stderr)
         return 2
 
 

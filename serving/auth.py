@@ -11,10 +11,14 @@ Roles (DESIGN.md): ``marketing`` reads scores and audiences, ``ingest`` posts ev
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,18 +67,21 @@ class KeyStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._mtime: float | None = None
+        self._version: tuple[int, int, int] | None = None
         self._by_hash: dict[str, ApiKey] = {}
 
     def _refresh(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
-            self._by_hash, self._mtime = {}, None
+            self._by_hash, self._version = {}, None
             return
-        if mtime != self._mtime:
+        # Every write is a rename of a new file (a new inode): two writes within one mtime
+        # tick are still told apart, so a revoked key never stays valid from a stale cache.
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if version != self._version:
             self._by_hash = {k.sha256: k for k in read_keys(self.path)}
-            self._mtime = mtime
+            self._version = version
 
     def lookup(self, presented: str) -> ApiKey | None:
         self._refresh()
@@ -103,25 +110,39 @@ def read_keys(path: Path) -> list[ApiKey]:
     return keys
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<keys file>.lock`` for one read-modify-write of the file, so
+    two ``keys add`` / ``keys revoke`` at once (two operators, a script) lose neither change."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def add_key(path: str | Path, name: str, role: str) -> str:
     """Create a key, store its hash under ``name`` and return the key (shown only once)."""
     if role not in ROLES:
         raise KeyFileError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
     path = Path(path)
-    existing = read_keys(path) if path.exists() else []
-    if any(k.name == name for k in existing):
-        raise KeyFileError(f"{path}: a key named {name!r} exists; revoke it first")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    entries = [{"name": k.name, "role": k.role, "sha256": k.sha256} for k in existing]
-    entries.append(
-        {
-            "name": name,
-            "role": role,
-            "sha256": digest(key),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
-    _write(path, entries)
+    with _locked(path):
+        existing = read_keys(path) if path.exists() else []
+        if any(k.name == name for k in existing):
+            raise KeyFileError(f"{path}: a key named {name!r} exists; revoke it first")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        entries = [{"name": k.name, "role": k.role, "sha256": k.sha256} for k in existing]
+        entries.append(
+            {
+                "name": name,
+                "role": role,
+                "sha256": digest(key),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        _write(path, entries)
     return key
 
 
@@ -129,19 +150,21 @@ def revoke_key(path: str | Path, name: str) -> bool:
     path = Path(path)
     if not path.exists():
         return False
-    document = yaml.safe_load(path.read_text()) or {}
-    entries = [e for e in document.get("keys", []) if e.get("name") != name]
-    removed = len(entries) != len(document.get("keys", []))
-    _write(path, entries)
+    with _locked(path):
+        document = yaml.safe_load(path.read_text()) or {}
+        entries = [e for e in document.get("keys", []) if e.get("name") != name]
+        removed = len(entries) != len(document.get("keys", []))
+        _write(path, entries)
     return removed
 
 
 def _write(path: Path, entries: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump({"keys": entries}, sort_keys=False))
+    """Replace the file in one rename, from a temporary file of this writer's own."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as out:
+        out.write(yaml.safe_dump({"keys": entries}, sort_keys=False))
     os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    os.replace(tmp, path)
 
 
 class RateLimiter:

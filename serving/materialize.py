@@ -8,8 +8,12 @@
 3. :func:`commit_run` is one Lua script over control keys only (one cluster slot): if the
    partition counts add up to the rows expected, the run becomes ``live`` and the pointer
    flips in the same atomic step; otherwise nothing changes and the run is ``failed``.
+   A complete run scored before the live one stays ``complete`` and the live run stays
+   (:class:`OlderThanLive`), unless the flip is forced: a backfilled hour must not make
+   yesterday's scores live.
 4. :func:`expire_run` gives a replaced or failed run's keys a short TTL, so a reader that
-   fetched the old pointer a moment ago still finds its keys, and memory is reclaimed.
+   fetched the old pointer a moment ago still finds its keys, and memory is reclaimed; the
+   sweep (:func:`expire_stale_runs`) leaves runs that are still being written alone.
 
 Readers (the API) read the pointer, then only that run's keys, so they see either the whole
 previous run or the whole new one, never a mix.
@@ -33,6 +37,9 @@ from serving.layout import Layout
 
 BATCH = 2_000
 GRACE_SECONDS = 600
+# A run still "writing" this long after it began has no writer left: the materialization is a
+# DAG task, which Airflow stops after 30 minutes (execution_timeout) and retries twice.
+ABANDONED_AFTER_SECONDS = 3 * 3600
 
 _COMMIT = """
 local meta, parts, live, runs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -49,6 +56,16 @@ if written ~= expected then
   return {err = 'run ' .. run .. ' wrote ' .. written .. ' rows, expected ' .. expected}
 end
 local previous = redis.call('GET', live)
+if previous and ARGV[4] ~= '1' then
+  local newest = redis.call('HGET', KEYS[5], 'scored_at')
+  local mine = redis.call('HGET', meta, 'scored_at')
+  if newest and mine and mine < newest then
+    redis.call('HSET', meta, 'status', 'complete', 'rows', written,
+               'reason', 'scored at ' .. mine .. ', before the live run ' .. previous)
+    return {err = 'older: run ' .. run .. ' is scored at ' .. mine .. ', before the live run '
+            .. previous .. ' (scored at ' .. newest .. ')'}
+  end
+end
 redis.call('HSET', meta, 'status', 'live', 'rows', written, 'live_at', now)
 redis.call('SET', live, run)
 if previous then redis.call('HSET', KEYS[5], 'status', 'replaced', 'replaced_at', now) end
@@ -58,6 +75,10 @@ return previous or false
 
 class MaterializationFailed(RuntimeError):
     """A run did not complete; the previous run stays live."""
+
+
+class OlderThanLive(RuntimeError):
+    """A complete run scored before the live one: the live run stays (``force`` to flip)."""
 
 
 @dataclass(frozen=True)
@@ -239,8 +260,14 @@ def mirror_consent(
     return count
 
 
-def commit_run(client: redis.Redis, layout: Layout, run: str, expected: int) -> str | None:
-    """Flip the pointer to ``run`` if it is complete; returns the run it replaced."""
+def commit_run(
+    client: redis.Redis, layout: Layout, run: str, expected: int, force: bool = False
+) -> str | None:
+    """Flip the pointer to ``run`` if it is complete; returns the run it replaced.
+
+    A complete run scored before the live one (a backfilled hour, a late rerun) does not
+    replace it: it is marked ``complete`` and :class:`OlderThanLive` raised, unless ``force``.
+    """
     previous = client.get(layout.live)
     previous_id = previous.decode() if isinstance(previous, bytes) else previous
     keys = [
@@ -251,8 +278,12 @@ def commit_run(client: redis.Redis, layout: Layout, run: str, expected: int) -> 
         layout.meta(previous_id or run),
     ]
     try:
-        replaced = client.eval(_COMMIT, len(keys), *keys, run, expected, f"{time.time():.3f}")
+        replaced = client.eval(
+            _COMMIT, len(keys), *keys, run, expected, f"{time.time():.3f}", "1" if force else "0"
+        )
     except redis.ResponseError as err:
+        if str(err).startswith("older: "):
+            raise OlderThanLive(str(err).removeprefix("older: ")) from None
         raise MaterializationFailed(str(err)) from None
     if isinstance(replaced, bytes):
         return replaced.decode()
@@ -283,13 +314,24 @@ def expire_run(client: redis.Redis, layout: Layout, run: str, seconds: int = GRA
     return count
 
 
-def stale_runs(client: redis.Redis, layout: Layout) -> list[str]:
-    """Runs other than the live one (replaced, failed or abandoned), oldest first."""
+def stale_runs(client: redis.Redis, layout: Layout, now: float | None = None) -> list[str]:
+    """Runs other than the live one (replaced, failed, complete but older, abandoned), oldest
+    first. A run still being written is not stale until :data:`ABANDONED_AFTER_SECONDS`
+    after it began: another materialization may be writing it right now."""
     live = client.get(layout.live)
     live_id = live.decode() if isinstance(live, bytes) else live
-    members: list[Any] = list(client.zrange(layout.runs, 0, -1))
-    runs = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-    return [r for r in runs if r != live_id]
+    members: list[Any] = list(client.zrange(layout.runs, 0, -1, withscores=True))
+    now = time.time() if now is None else now
+    stale = []
+    for member, created in members:
+        run = member.decode() if isinstance(member, bytes) else str(member)
+        if run == live_id:
+            continue
+        status = client.hget(layout.meta(run), "status")
+        writing = (status.decode() if isinstance(status, bytes) else status) == "writing"
+        if not writing or now - float(created) > ABANDONED_AFTER_SECONDS:
+            stale.append(run)
+    return stale
 
 
 def expire_stale_runs(client: redis.Redis, layout: Layout) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import Mapping
@@ -64,7 +65,15 @@ class LiveRun:
     rows: int
 
     def age_seconds(self, now: float | None = None) -> float:
+        """Since the run went live."""
         return (now or time.time()) - self.live_at
+
+    def scores_age_seconds(self, now: float | None = None) -> float:
+        """Since the time its scores are as of (``scored_at``)."""
+        scored = datetime.fromisoformat(self.scored_at)
+        if scored.tzinfo is None:
+            scored = scored.replace(tzinfo=UTC)
+        return (now or time.time()) - scored.timestamp()
 
 
 @dataclass(frozen=True)
@@ -77,19 +86,20 @@ class AudiencePage:
     next_cursor: str | None
 
 
-def encode_cursor(run: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([run, offset]).encode()).decode().rstrip("=")
+def encode_cursor(run: str, after: str) -> str:
+    """A cursor: the run it pages and the last customer of the page it follows."""
+    return base64.urlsafe_b64encode(json.dumps([run, after]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, int]:
+def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        run, offset = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(run, str) or not isinstance(offset, int) or offset < 0:
+        run, after = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(run, str) or not isinstance(after, str):
             raise ValueError
     except (ValueError, TypeError, json.JSONDecodeError):
         raise ValueError("cursor is not one this API issued") from None
-    return run, offset
+    return run, after
 
 
 def _text(value: Any) -> str:
@@ -180,11 +190,18 @@ class Store:
         limit: int = 1000,
         cursor: str | None = None,
     ) -> AudiencePage:
-        """Customers with ``min_score <= score <= max_score``, highest first, with the total."""
+        """Customers with ``min_score <= score <= max_score``, highest first (ties by id,
+        descending), with the total.
+
+        A page continues after the cursor's customer by rank (``ZREVRANK``, then ``ZRANGE``
+        by index): O(log n + limit) for any page, where an offset into ``ZRANGE BYSCORE``
+        walks past every earlier customer, so exporting an audience page by page took
+        quadratic time.
+        """
         if cursor:
-            run, offset = decode_cursor(cursor)
+            run, after = decode_cursor(cursor)
         else:
-            run, offset = (await self.live()).run, 0
+            run, after = (await self.live()).run, None
         key = (
             self.layout.segment_scores(run, model, segment)
             if segment
@@ -193,24 +210,38 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(self.layout.meta(run), self.layout.model_scores(run, model))
         pipe.zcount(key, min_score, max_score)
-        pipe.zrange(
-            key,
-            max_score,
-            min_score,
-            desc=True,
-            byscore=True,
-            offset=offset,
-            num=limit,
-            withscores=True,
-        )
-        present, total, rows = await pipe.execute()
+        if after is None:  # one more than a page says whether another follows
+            pipe.zrange(
+                key,
+                max_score,
+                min_score,
+                desc=True,
+                byscore=True,
+                offset=0,
+                num=limit + 1,
+                withscores=True,
+            )
+        else:
+            pipe.zrevrank(key, after)
+        present, total, found = await pipe.execute()
         if present < 2:
             if cursor and not await self.client.exists(self.layout.meta(run)):
                 raise CursorExpired(f"the run this cursor pages ({run}) has expired; start again")
             raise UnknownModel(f"no scores for model {model!r} in run {run}")
-        customers = [(_text(member), float(score)) for member, score in rows]
-        end = offset + len(customers)
-        next_cursor = encode_cursor(run, end) if end < total and customers else None
+        if after is None:
+            rows = found
+        elif found is None:
+            raise CursorExpired(
+                f"{after!r}, where this cursor stopped, left the audience; start again"
+            )
+        else:
+            rows = await self.client.zrange(
+                key, found + 1, found + 1 + limit, desc=True, withscores=True
+            )
+            rows = list(itertools.takewhile(lambda row: float(row[1]) >= min_score, rows))
+        customers = [(_text(member), float(score)) for member, score in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(run, customers[-1][0]) if more else None
         return AudiencePage(run, model, segment, int(total), customers, next_cursor)
 
     async def summary(self) -> dict[str, Any]:

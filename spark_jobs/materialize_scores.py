@@ -128,7 +128,17 @@ def run(
             counters[counter] = counters.get(counter, 0) + count
         counters.pop("written", None)
         materialize.write_summary(client, layout, run_id, counters)
-        previous = materialize.commit_run(client, layout, run_id, expected)
+        previous = materialize.commit_run(
+            client, layout, run_id, expected, force=settings.materialize_older_runs
+        )
+    except materialize.OlderThanLive as older:
+        materialize.expire_run(client, layout, run_id)
+        print(
+            f"materialize: {older}; the live run stays "
+            "(KAIROS_MATERIALIZE_OLDER_RUNS=true makes an older run live)"
+        )
+        client.close()
+        return None
     except Exception as err:
         materialize.fail_run(client, layout, run_id, f"{type(err).__name__}: {err}")
         materialize.expire_run(client, layout, run_id)

@@ -28,18 +28,26 @@ async def healthz() -> dict[str, str]:
     responses={503: {"model": ReadyOut, "description": "Not ready."}},
 )
 async def readyz(request: Request, app: App) -> Any:
-    """Redis answers and the live run went live less than KAIROS_SCORES_MAX_AGE_MINUTES ago."""
+    """Redis answers and the live run's scores are younger than KAIROS_SCORES_MAX_AGE_MINUTES
+    (by ``scored_at``: a run made live a minute ago may still hold yesterday's scores)."""
     try:
         live = await request.app.state.store.live()
     except RedisError as err:
         return JSONResponse({"ready": False, "detail": f"Redis is unreachable: {err}"}, 503)
     except NotReady as err:
         return JSONResponse({"ready": False, "detail": str(err)}, 503)
-    age = live.age_seconds()
-    body = {"run": live.run, "scored_at": live.scored_at, "live_age_seconds": round(age, 1)}
+    age = live.scores_age_seconds()
+    body = {
+        "run": live.run,
+        "scored_at": live.scored_at,
+        "live_age_seconds": round(live.age_seconds(), 1),
+        "scores_age_seconds": round(age, 1),
+    }
     limit = app.settings.scores_max_age_minutes
     if age > limit * 60:
-        detail = f"live run is {age / 60:.0f} min old (limit {limit})"
+        detail = (
+            f"live scores are {age / 60:.0f} min old (scored at {live.scored_at}, limit {limit})"
+        )
         return JSONResponse({"ready": False, "detail": detail, **body}, 503)
     return {"ready": True, "detail": "ok", **body}
 

@@ -106,6 +106,7 @@ class ReadyOut(BaseModel):
     run: str | None = None
     scored_at: str | None = None
     live_age_seconds: float | None = None
+    scores_age_seconds: float | None = None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -43,9 +43,14 @@ def score_rows(customers: int, version: str = "3") -> list[dict[str, object]]:
     ]
 
 
-def publish(client: redis.Redis, layout: Layout, rows: list[dict[str, object]]) -> str:
+def publish(
+    client: redis.Redis,
+    layout: Layout,
+    rows: list[dict[str, object]],
+    scored_at: datetime = SCORED_AT,
+) -> str:
     """Materialize rows as a new live run with the real writer (no Spark needed)."""
-    run = begin_run(client, layout, SCORED_AT, {"rows_expected": len(rows)})
+    run = begin_run(client, layout, scored_at, {"rows_expected": len(rows)})
     written = write_rows(client, layout, run, rows)
     client.hset(layout.parts(run), "0", written)
     write_summary(client, layout, run, {"decile:1": written})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,36 @@ def test_audience_counts_and_pages_from_sorted_sets(api: Api, client: TestClient
         "/v1/audiences", params={"min_score": 0.9, "max_score": 0.1}, headers=api.auth("marketing")
     )
     assert inverted.status_code == 422
+
+
+def test_pages_seek_past_ties_and_cost_the_same_at_any_depth(api: Api, client: TestClient) -> None:
+    """Cursors seek by (score, id): with hundreds of customers on one score, paging still
+    returns each exactly once, highest first and ties by id descending, as Redis orders them."""
+    rows = score_rows(600)
+    for n, row in enumerate(rows):
+        row["score"] = 0.9 if n % 3 else 0.7  # 400 customers tied at 0.9
+    publish(api.redis, api.layout, rows)
+    seen, params = [], {"min_score": 0.8, "limit": 13}
+    while True:
+        body = client.get("/v1/audiences", params=params, headers=api.auth("marketing")).json()
+        seen += [c["customer_id"] for c in body["customers"]]
+        if body["next_cursor"] is None:
+            break
+        params = {"min_score": 0.8, "limit": 13, "cursor": body["next_cursor"]}
+    tied = sorted((str(r["customer_id"]) for r in rows if r["score"] == 0.9), reverse=True)
+    assert seen == tied
+    # A customer who leaves the set (erased, consent withdrawn) ends the cursor clearly.
+    first = client.get(
+        "/v1/audiences", params={"min_score": 0.8, "limit": 5}, headers=api.auth("marketing")
+    ).json()
+    run = first["run"]
+    api.redis.zrem(
+        api.layout.model_scores(run, "kairos_propensity"), first["customers"][-1]["customer_id"]
+    )
+    gone = client.get(
+        "/v1/audiences", params={"cursor": first["next_cursor"]}, headers=api.auth("marketing")
+    )
+    assert gone.status_code == 410 and "start again" in gone.json()["detail"]
 
 
 def test_cursor_keeps_its_run_across_a_flip_and_expires_with_it(
@@ -175,11 +206,18 @@ def test_readiness_reports_the_live_run(api: Api, client: TestClient) -> None:
         empty.status_code == 503
         and empty.json()["detail"] == "no scores have been materialized yet"
     )
-    run = publish(api.redis, api.layout, ROWS)
+    # Made live a moment ago, but its scores are as of SCORED_AT (weeks before today): stale.
+    old = publish(api.redis, api.layout, ROWS)
+    stale = client.get("/readyz")
+    assert stale.status_code == 503 and stale.json()["run"] == old
+    assert stale.json()["detail"].startswith("live scores are ")
+    assert stale.json()["live_age_seconds"] < 60 < stale.json()["scores_age_seconds"]
+    fresh = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    run = publish(api.redis, api.layout, ROWS, scored_at=fresh)
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["run"] == run
     metrics = client.get("/metrics").text
-    assert 'kairos_http_requests_total{method="GET",route="/readyz",status="503"} 1.0' in metrics
+    assert 'kairos_http_requests_total{method="GET",route="/readyz",status="503"} 2.0' in metrics
 
 
 def test_redis_down_gives_503_with_a_clear_body(api: Api) -> None:

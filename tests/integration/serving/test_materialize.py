@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from pyspark.sql import SparkSession
 from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
+from serving import materialize
 from serving.layout import Layout
 from serving.materialize import MaterializationFailed, begin_run, commit_run, write_rows
 from spark_jobs import materialize_scores
@@ -181,6 +183,37 @@ def test_rerunning_an_hour_serves_the_same_content(
 
     assert content(first.run) == content(second.run)
     assert live_run(redis_client, layout) == second.run
+
+
+def test_an_older_hour_does_not_replace_newer_live_scores(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    """A backfill of yesterday's hour used to make yesterday's scores live."""
+    layout = Layout()
+    newer = materialize_scores.run(spark, served, land_scores(spark, served, H, 500, "2"))
+    assert newer is not None
+    older = land_scores(spark, served, H - timedelta(days=1), 500, "1")
+    assert materialize_scores.run(spark, served, older) is None  # complete, not live
+    assert live_run(redis_client, layout) == newer.run
+    assert redis_client.zrange(layout.runs, 0, -1) == [newer.run]  # the older run expiring
+    forced = served.model_copy(update={"materialize_older_runs": True})
+    report = materialize_scores.run(spark, forced, older)
+    assert report is not None and live_run(redis_client, layout) == report.run
+
+
+def test_the_sweep_leaves_a_run_that_is_still_being_written(redis_client: redis.Redis) -> None:
+    """Materializing an hour expired every run but the live one, including one another
+    materialization was writing at that moment; only an abandoned one may go."""
+    layout = Layout()
+    live = begin_run(redis_client, layout, H, {})
+    commit_run(redis_client, layout, live, expected=0)
+    writing = begin_run(redis_client, layout, H + timedelta(hours=1), {})
+    abandoned = begin_run(redis_client, layout, H + timedelta(hours=2), {})
+    long_ago = time.time() - materialize.ABANDONED_AFTER_SECONDS - 60
+    redis_client.zadd(layout.runs, {abandoned: long_ago})
+    assert materialize.expire_stale_runs(redis_client, layout) == [abandoned]
+    assert redis_client.ttl(layout.meta(writing)) == -1
+    assert redis_client.zrange(layout.runs, 0, -1) == [live, writing]
 
 
 def test_consent_mirror_keeps_newer_api_changes(
