@@ -73,6 +73,17 @@ class Layout:
     def segment_scores(self, run: str, model: str, segment: str) -> str:
         return f"{self.run_prefix(run)}z:{model}:seg:{segment}"
 
+    def scored_in(self, run: str, model: str, segment: str | None) -> list[str]:
+        """The sorted sets of ``run`` a customer row of ``model`` and ``segment`` sits in."""
+        sets = [self.model_scores(run, model)]
+        return [*sets, self.segment_scores(run, model, segment)] if segment else sets
+
+    @property
+    def scoring_withdrawn(self) -> str:
+        """Sorted set: customers who withdrew scoring consent through the API, by time (ms);
+        removed from every run as they withdraw and from each run again when it goes live."""
+        return f"{self._ctl}:scoring_withdrawn"
+
     # --- live customer state (written by the API; keys tagged by customer) ---------------
     # Every key of one customer shares the hash tag ``{<customer>}``, so a Lua script may read
     # consent and consume a frequency cap in one atomic step, on one cluster slot.

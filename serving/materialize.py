@@ -260,14 +260,54 @@ def mirror_consent(
     return count
 
 
+WITHDRAWN_KEPT_MS = 7 * 24 * 3_600_000  # by then the lake has the withdrawal: scoring skips them
+
+
+def drop_customers(client: redis.Redis, layout: Layout, run: str, customers: list[str]) -> int:
+    """Remove ``customers`` from ``run``: their row and their place in the run's sorted sets
+    (found from the row's model and segment); how many were in it."""
+    if not customers:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for customer in customers:
+        pipe.hmget(layout.customer(run, customer), "model", "segment")
+    rows = pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    dropped = 0
+    for customer, (model, segment) in zip(customers, rows, strict=True):
+        if model is None:
+            continue
+        for scored in layout.scored_in(run, _text(model), segment and _text(segment)):
+            pipe.zrem(scored, customer)
+        pipe.delete(layout.customer(run, customer))
+        dropped += 1
+    pipe.execute()
+    return dropped
+
+
+def drop_withdrawn(client: redis.Redis, layout: Layout, run: str) -> int:
+    """Drop from ``run`` every customer who withdrew scoring consent through the API lately:
+    the run's rows were written from scores computed before (see :data:`WITHDRAWN_KEPT_MS`)."""
+    now_ms = int(time.time() * 1000)
+    client.zremrangebyscore(layout.scoring_withdrawn, "-inf", now_ms - WITHDRAWN_KEPT_MS)
+    withdrawn = [_text(c) for c in client.zrange(layout.scoring_withdrawn, 0, -1)]
+    return drop_customers(client, layout, run, withdrawn)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def commit_run(
     client: redis.Redis, layout: Layout, run: str, expected: int, force: bool = False
 ) -> str | None:
     """Flip the pointer to ``run`` if it is complete; returns the run it replaced.
 
+    Customers who withdrew scoring consent through the API are dropped from the run first.
     A complete run scored before the live one (a backfilled hour, a late rerun) does not
     replace it: it is marked ``complete`` and :class:`OlderThanLive` raised, unless ``force``.
     """
+    drop_withdrawn(client, layout, run)
     previous = client.get(layout.live)
     previous_id = previous.decode() if isinstance(previous, bytes) else previous
     keys = [

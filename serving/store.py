@@ -172,10 +172,17 @@ class Store:
     # --- reads -----------------------------------------------------------------------------
 
     async def scores(self, customer_id: str, run: str | None = None) -> dict[str, str] | None:
-        """The customer's row in the live run (or ``run``), None if unscored."""
+        """The customer's row in the live run (or ``run``), None if unscored or if they have
+        withdrawn scoring consent (read in the same round trip: a withdrawal holds at once,
+        not from the next batch)."""
         run = run or (await self.live()).run
-        raw = await self.client.hgetall(self.layout.customer(run, customer_id))
-        return state.decode_hash(raw) if raw else None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.layout.customer(run, customer_id))
+        pipe.hgetall(self.layout.consent(customer_id))
+        raw, consent = await pipe.execute()
+        if not raw or not state.consent_view(state.decode_hash(consent), self.defaults)["scoring"]:
+            return None
+        return state.decode_hash(raw)
 
     async def consent(self, customer_id: str) -> dict[str, bool]:
         raw = state.decode_hash(await self.client.hgetall(self.layout.consent(customer_id)))
@@ -296,6 +303,28 @@ class Store:
             raise DuplicateInFlight(f"event {event_id!r} is being decided; retry in a moment")
         return Ingested([Decision(**d) for d in orjson.loads(stored)], replayed=True)
 
+    async def _withdraw_scoring(self, customer: str, now_ms: int) -> None:
+        """Take the customer out of every registered run (live, being written, replaced but
+        still readable), and note the withdrawal so each run drops them again as it goes
+        live (:func:`serving.materialize.drop_withdrawn`)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.layout.scoring_withdrawn, {customer: now_ms})
+        pipe.zrange(self.layout.runs, 0, -1)
+        _, members = await pipe.execute()
+        runs = [_text(m) for m in members]
+        pipe = self.client.pipeline(transaction=False)
+        for run in runs:
+            pipe.hmget(self.layout.customer(run, customer), "model", "segment")
+        rows = await pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        for run, (model, segment) in zip(runs, rows, strict=True):
+            if model is None:
+                continue
+            for scored in self.layout.scored_in(run, _text(model), segment and _text(segment)):
+                pipe.zrem(scored, customer)
+            pipe.delete(self.layout.customer(run, customer))
+        await pipe.execute()
+
     async def _give_back(self, answer: str, customer: str | None, made: list[Decision]) -> None:
         """Best effort after a failure: free the cap slots taken and the claim."""
         taken = [d for d in made if d.outcome == "send"]
@@ -348,6 +377,13 @@ class Store:
         if customer and run:
             pipe.hgetall(self.layout.customer(run, customer))
         results = await pipe.execute()
+        withdraws_scoring = (
+            etype == "consent_updated"
+            and props.get("consent_channel") == "scoring"
+            and not props.get("consent_granted")
+        )
+        if customer and withdraws_scoring and results[2]:  # applied: newer than Redis had
+            await self._withdraw_scoring(customer, int(now.timestamp() * 1000))
         session = state.decode_hash(results[1])
         if not customer or not rules.for_event(etype):
             return []

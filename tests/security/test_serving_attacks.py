@@ -4,6 +4,7 @@ an ingest key."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kairos.events import EventValidator
-from tests.integration.serving.conftest import Api, publish, score_rows
+from serving.materialize import begin_run, commit_run, write_rows
+from tests.integration.serving.conftest import SCORED_AT, Api, publish, score_rows
 
 ROWS = score_rows(30)
 # What a channel needs to send a decision, and all an ingest key may see of it.
@@ -206,3 +208,43 @@ def test_concurrent_copies_of_one_event_decide_once(api: Api, server: str) -> No
     assert all(a.headers["retry-after"] == "1" for a in answers if a.status_code == 409)
     assert api.redis.xlen(api.layout.decisions_stream) == 1
     assert api.redis.xlen(api.layout.events_stream) == 1
+
+
+def test_a_scoring_withdrawal_holds_at_once_on_every_read_path(
+    api: Api, client: TestClient
+) -> None:
+    """A customer who withdraws consent to profiling used to stay in score lookups and
+    audiences until the next batch had rescored everyone."""
+    publish(api.redis, api.layout, ROWS)
+    customer = "c-00005"
+    marketing = api.auth("marketing")
+    before = client.get("/v1/audiences", params={"min_score": 0}, headers=marketing).json()
+    assert client.get(f"/v1/customers/{customer}/scores", headers=marketing).status_code == 200
+    withdrawal = event(customer, "consent_updated", channel="scoring", granted=False)
+    assert post(client, api, withdrawal).status_code == 200
+    assert client.get(f"/v1/customers/{customer}/scores", headers=marketing).status_code == 404
+    after = client.get("/v1/audiences", params={"min_score": 0}, headers=marketing).json()
+    assert after["total"] == before["total"] - 1
+    assert customer not in {c["customer_id"] for c in after["customers"]}
+    segment = next(str(r["segment"]) for r in ROWS if r["customer_id"] == customer)
+    in_segment = client.get(
+        "/v1/audiences", params={"min_score": 0, "segment": segment}, headers=marketing
+    ).json()
+    assert customer not in {c["customer_id"] for c in in_segment["customers"]}
+
+
+def test_a_run_written_before_a_withdrawal_does_not_bring_the_customer_back(api: Api) -> None:
+    """The next run was being written from scores computed before the withdrawal: when it
+    goes live, the customer is not in it."""
+    live = publish(api.redis, api.layout, ROWS)
+    run = begin_run(api.redis, api.layout, SCORED_AT, {"rows_expected": len(ROWS)})
+    others = [r for r in ROWS if r["customer_id"] != "c-00005"]
+    written = write_rows(api.redis, api.layout, run, others)
+    api.redis.zadd(api.layout.scoring_withdrawn, {"c-00005": time.time() * 1000})
+    late = [r for r in ROWS if r["customer_id"] == "c-00005"]  # the writer gets to it after
+    written += write_rows(api.redis, api.layout, run, late)
+    api.redis.hset(api.layout.parts(run), "0", written)
+    assert commit_run(api.redis, api.layout, run, len(ROWS)) == live
+    assert api.redis.exists(api.layout.customer(run, "c-00005")) == 0
+    assert api.redis.zscore(api.layout.model_scores(run, "kairos_propensity"), "c-00005") is None
+    assert api.redis.zcard(api.layout.model_scores(run, "kairos_propensity")) == len(ROWS) - 1
