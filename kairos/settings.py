@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         description="How long `POST /v1/events` remembers an event id: a retry in that time "
         "gets the first answer and changes nothing.",
     )
+    stream_max_entries: int = Field(
+        2_000_000,
+        ge=1,
+        description="Entries a serving stream may hold for the drain; at the bound "
+        "`POST /v1/events` answers 503 until the drain catches up (nothing is trimmed).",
+    )
     api_max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest request body the API reads (413 above)."
     )

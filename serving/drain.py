@@ -2,11 +2,16 @@
 
     python -m serving drain          # both streams; the hourly DAG's first task does this
 
-The API appends every accepted event to ``stream:events`` and every trigger decision to
-``stream:decisions`` (see docs/redis-layout.md). A drain reads them through a consumer group
-and writes JSON Lines files into landing, ``events/dt=.../hour=HH/`` (which bronze picks up)
-and ``decisions/dt=.../hour=HH/`` (which ``spark_jobs.silver_decisions`` loads), by the hour
-the API accepted each entry (the stream id's timestamp).
+The API appends every accepted event to ``stream:events``, every trigger decision to
+``stream:decisions`` and an entry per decision and audience export to ``stream:audit`` (see
+docs/redis-layout.md). A drain reads them through a consumer group and writes JSON Lines files
+into landing, ``events/dt=.../hour=HH/`` (which bronze picks up), ``decisions/dt=.../hour=HH/``
+(which ``spark_jobs.silver_decisions`` loads) and ``audit/dt=.../hour=HH/`` (kept as the
+audit trail), by the hour the API accepted each entry (the stream id's timestamp).
+
+The streams are bounded without losing anything: the API refuses new events (503
+``backlog_full``) while a stream holds ``KAIROS_STREAM_MAX_ENTRIES`` undrained entries, and the
+drain warns (an alert) when a stream is still over half of that after it ran.
 
 Exactly once, end to end:
 
@@ -32,6 +37,7 @@ from typing import Any
 
 import redis
 
+from kairos import alerts
 from kairos.landing import LandingStore, hour_prefix, open_landing
 from kairos.settings import Settings, get_settings
 from serving.layout import Layout
@@ -52,6 +58,7 @@ def streams(layout: Layout) -> list[Stream]:
     return [
         Stream(layout.events_stream, "event", "events"),
         Stream(layout.decisions_stream, "decision", "decisions"),
+        Stream(layout.audit_stream, "audit", "audit"),
     ]
 
 
@@ -129,6 +136,16 @@ def drain_all(settings: Settings | None = None, layout: Layout | None = None) ->
                 f"file(s) in {time.monotonic() - began:.1f}s"
             )
             reports.append(report)
+            left = int(client.xlen(stream.key))
+            if left > settings.stream_max_entries // 2:
+                alerts.send(
+                    "stream_backlog",
+                    f"{stream.key} still holds {left:,} entries after the drain (bound "
+                    f"{settings.stream_max_entries:,}; the API refuses events at the bound)",
+                    settings,
+                    stream=stream.key,
+                    entries=left,
+                )
     finally:
         client.close()
     return reports

@@ -42,6 +42,10 @@ class NotReady(RuntimeError):
     """No run is live yet."""
 
 
+class BacklogFull(RuntimeError):
+    """A serving stream holds its bound of undrained entries; refuse rather than trim."""
+
+
 class DuplicateInFlight(RuntimeError):
     """An earlier request with the same ``event_id`` is still being decided."""
 
@@ -121,6 +125,7 @@ class Store:
         pointer_cache_s: float = 1.0,
         event_dedup_s: int = 24 * 3600,
         claim_s: int = 30,
+        stream_max_entries: int = 2_000_000,
     ):
         self.client = client
         self.layout = layout
@@ -129,6 +134,8 @@ class Store:
         self.consent_ttl_ms = consent_ttl_s * 1000
         self.event_dedup_ms = event_dedup_s * 1000
         self.claim_ms = claim_s * 1000
+        self.stream_max_entries = stream_max_entries
+        self._backlog: tuple[float, dict[str, int]] = (-1e9, {})
         self._meta: dict[str, LiveRun] = {}
         self.pointer_cache_s = pointer_cache_s
         self._pointer: tuple[float, str | None] = (-1e9, None)
@@ -281,6 +288,12 @@ class Store:
         ``role``) goes into the audit entry of each decision.
         """
         now = now or datetime.now(UTC)
+        lengths = await self.stream_lengths()
+        if full := [name for name, n in lengths.items() if n >= self.stream_max_entries]:
+            raise BacklogFull(
+                f"{', '.join(full)} hold {self.stream_max_entries:,} undrained entries (the "
+                "bound); events are refused until the drain catches up: retry later"
+            )
         customer = str(event["customer_id"]) if event.get("customer_id") else None
         subject = customer or f"anon:{event['anonymous_id']}"
         answer = self.layout.ingested(subject, str(event["event_id"]))
@@ -296,6 +309,18 @@ class Store:
             await self._give_back(answer, customer, decisions)
             raise
         return Ingested(decisions)
+
+    async def stream_lengths(self) -> dict[str, int]:
+        """Entries waiting in the events and decisions streams, re-read at most every
+        ``pointer_cache_s`` (the bound is thus held to within that much traffic)."""
+        now = time.monotonic()
+        if now - self._backlog[0] >= self.pointer_cache_s:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xlen(self.layout.events_stream)
+            pipe.xlen(self.layout.decisions_stream)
+            events, decisions = await pipe.execute()
+            self._backlog = (now, {"events": int(events), "decisions": int(decisions)})
+        return self._backlog[1]
 
     async def _replay(self, answer: str, event_id: str) -> Ingested:
         stored = await self.client.get(answer)

@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
             settings.consent_ttl_hours * 3600,
             settings.api_pointer_cache_ms / 1000,
             settings.event_dedup_hours * 3600,
+            stream_max_entries=settings.stream_max_entries,
         )
         try:
             yield

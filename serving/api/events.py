@@ -17,7 +17,7 @@ from kairos.events import future_violation
 from serving import auth
 from serving.api.deps import ApiError, App, EventWriter, Redis, json_response
 from serving.api.schemas import ERRORS, ErrorOut, IngestOut, InvalidEventOut, openapi_event_schema
-from serving.store import DuplicateInFlight
+from serving.store import BacklogFull, DuplicateInFlight
 
 
 def invalid(detail: str, violations: list[dict[str, str]]) -> JSONResponse:
@@ -44,6 +44,8 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
         )
     except DuplicateInFlight as busy:
         raise ApiError(409, "duplicate_in_flight", str(busy), {"Retry-After": "1"}) from None
+    except BacklogFull as full:
+        raise ApiError(503, "backlog_full", str(full), {"Retry-After": "60"}) from None
     if not ingested.replayed:
         for d in ingested.decisions:
             app.metrics.decisions.labels(d.rule, d.outcome).inc()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kairos.events import EventValidator
+from serving.api import create_app
+from serving.drain import drain_all
 from serving.materialize import begin_run, commit_run, write_rows
 from tests.integration.serving.conftest import SCORED_AT, Api, publish, score_rows
 
@@ -248,3 +251,19 @@ def test_a_run_written_before_a_withdrawal_does_not_bring_the_customer_back(api:
     assert api.redis.exists(api.layout.customer(run, "c-00005")) == 0
     assert api.redis.zscore(api.layout.model_scores(run, "kairos_propensity"), "c-00005") is None
     assert api.redis.zcard(api.layout.model_scores(run, "kairos_propensity")) == len(ROWS) - 1
+
+
+def test_a_full_stream_refuses_events_instead_of_losing_them(api: Api, tmp_path: Path) -> None:
+    """A flood of events (or a drain that stopped) must not grow Redis without bound, and
+    trimming the stream would silently lose events the lake never saw."""
+    settings = api.settings.model_copy(update={"stream_max_entries": 3})
+    with TestClient(create_app(settings, api.layout)) as bounded:
+        accepted = [post(bounded, api, event(f"c-0000{n}")) for n in range(3)]
+        assert [a.status_code for a in accepted] == [200, 200, 200]
+        refused = post(bounded, api, event("c-00009"))
+        assert refused.status_code == 503 and refused.json()["error"] == "backlog_full"
+        assert refused.headers["retry-after"] == "60"
+        assert api.redis.xlen(api.layout.events_stream) == 3  # nothing trimmed
+        drained = {"landing_root": str(tmp_path / "landing"), "local_dir": str(tmp_path)}
+        drain_all(settings.model_copy(update=drained), api.layout)
+        assert post(bounded, api, event("c-00009")).status_code == 200

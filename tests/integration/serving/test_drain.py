@@ -12,11 +12,11 @@ import redis
 import redis.asyncio as aioredis
 from pyspark.sql import SparkSession
 
-from kairos import catalog, lake
+from kairos import alerts, catalog, lake
 from kairos.consent import default_consent
 from kairos.interval import Interval
 from kairos.landing import LocalLanding
-from serving.drain import drain, streams
+from serving.drain import drain, drain_all, streams
 from serving.layout import Layout
 from serving.rules import parse_rules
 from serving.store import Store
@@ -69,6 +69,41 @@ def test_a_drain_killed_after_writing_neither_loses_nor_doubles(api: Api, tmp_pa
     assert report.entries == 700
     landed = [json.loads(line)["event_id"] for line in landed_lines(tmp_path, "events")]
     assert sorted(landed) == sorted(ids)  # the first file was rewritten, not added to
+
+
+def test_the_audit_trail_is_drained_to_the_lake_too(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every audience export and decision is audited; the trail used to stay in Redis only."""
+    for n in range(3):
+        api.redis.xadd(
+            api.layout.audit_stream, {"audit": json.dumps({"action": "audience", "n": n})}
+        )
+    settings = api.settings.model_copy(update={"landing_root": str(tmp_path / "landing")})
+    reports = {r.dataset: r for r in drain_all(settings, api.layout)}
+    assert reports["audit"].entries == 3
+    landed = [json.loads(line)["n"] for line in landed_lines(tmp_path / "landing", "audit")]
+    assert landed == [0, 1, 2]
+    assert api.redis.xlen(api.layout.audit_stream) == 0
+
+
+def test_a_stream_left_over_half_full_after_the_drain_alerts(api: Api, tmp_path: Path) -> None:
+    """Entries the drain cannot move (here: read by another consumer that died before it
+    acknowledged them) would fill the stream to its bound; the drain says so."""
+    fill(api.redis, api.layout, 3)
+    api.redis.xgroup_create(api.layout.events_stream, "lake", id="0")
+    api.redis.xreadgroup("lake", "crashed-drain", {api.layout.events_stream: ">"}, count=3)
+    settings = api.settings.model_copy(
+        update={
+            "landing_root": str(tmp_path / "landing"),
+            "local_dir": str(tmp_path / "local"),
+            "stream_max_entries": 4,
+        }
+    )
+    drain_all(settings, api.layout)
+    (alert,) = [json.loads(line) for line in alerts.alerts_file(settings).read_text().splitlines()]
+    assert alert["kind"] == "stream_backlog" and alert["entries"] == 3
+    assert "still holds 3 entries after the drain (bound 4" in alert["text"]
 
 
 ALWAYS = parse_rules(
