@@ -95,3 +95,40 @@ def test_every_setting_marked_terraform_is_produced_and_only_real_settings_are()
 def test_the_settings_reach_airflow_and_the_api_as_outputs() -> None:
     outputs = {name for p, name, _ in blocks("output") if p.parent.name == "prod"}
     assert {"kairos_settings", "kairos_secret_settings", "api_keys_secret_arn"} <= outputs
+
+
+def _resources(kind: str) -> list[dict[str, Any]]:
+    """The bodies of every ``resource "<kind>" ...`` block."""
+    return [
+        body
+        for path in FILES
+        for block in parse(path).get("resource", [])
+        for rtype, named in block.items()
+        if rtype.strip('"') == kind
+        for body in named.values()
+    ]
+
+
+def _text(value: Any) -> str:
+    return str(value).strip('"')
+
+
+def test_the_mlflow_server_requires_a_user() -> None:
+    """Anyone who can move @champion chooses the code the scoring job runs on Spark."""
+    main = parse(TERRAFORM / "modules" / "mlflow" / "main.tf")
+    (server,) = [m['"server"'] for m in main["module"] if '"server"' in m]
+    command = " ".join(str(part) for part in server["command"])
+    assert "mlflow server --app-name basic-auth" in command
+    assert "MLFLOW_AUTH_CONFIG_PATH" in server["environment"]
+    assert {"ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(server["secrets"])
+    config = " ".join(str(v) for block in main["locals"] for v in block.values())
+    assert "default_permission = NO_PERMISSIONS" in config
+
+
+def test_redis_never_evicts_state_keys() -> None:
+    """Consent, caps and idempotency answers carry TTLs: volatile-lru would evict them."""
+    (group,) = _resources("aws_elasticache_parameter_group")
+    parameters = {_text(p["name"]): _text(p["value"]) for p in group["parameter"]}
+    assert parameters["maxmemory-policy"] == "noeviction"
+    (redis,) = _resources("aws_elasticache_replication_group")
+    assert "aws_elasticache_parameter_group.redis.name" in redis["parameter_group_name"]

@@ -18,6 +18,10 @@ locals {
   kairos_secret_environment = {
     KAIROS_REDIS_URL = module.redis.redis_url_secret_arn
   }
+  # MLflow's own client variables, for Airflow only (training, scoring and promotion run
+  # there): the tracking server requires a user (modules/mlflow). The API never talks to it.
+  mlflow_client_environment = { MLFLOW_TRACKING_USERNAME = module.mlflow.tracking_username }
+  mlflow_client_secrets     = { MLFLOW_TRACKING_PASSWORD = module.mlflow.tracking_password_secret_arn }
 }
 
 module "storage" {
@@ -91,8 +95,8 @@ module "airflow" {
   airflow_configuration = {
     "core.load_examples" = "False"
   }
-  kairos_environment        = local.kairos_environment
-  kairos_secret_environment = local.kairos_secret_environment
+  kairos_environment        = merge(local.kairos_environment, local.mlflow_client_environment)
+  kairos_secret_environment = merge(local.kairos_secret_environment, local.mlflow_client_secrets)
   kms_key_arn               = module.storage.kms_key_arn
   tags                      = local.tags
 }

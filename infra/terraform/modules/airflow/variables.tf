@@ -52,12 +52,12 @@ variable "airflow_configuration" {
 }
 
 variable "kairos_environment" {
-  description = "KAIROS_* settings exported to every Airflow component by the startup script."
+  description = "Settings (KAIROS_*, and MLflow's client variables) exported to every Airflow component by the startup script."
   type        = map(string)
 }
 
 variable "kairos_secret_environment" {
-  description = "KAIROS_* settings read from Secrets Manager by the startup script: name -> secret ARN."
+  description = "Settings (KAIROS_*, MLflow's password) read from Secrets Manager by the startup script: name -> secret ARN."
   type        = map(string)
 }
 

@@ -111,6 +111,60 @@ data "aws_iam_policy_document" "artifacts" {
   }
 }
 
+# MLflow's basic-auth app: every request needs a user, and users without a grant see nothing
+# (default_permission NO_PERMISSIONS). Whoever can move @champion decides what code the
+# scoring job runs on Spark, so the server must not be open to the whole private network.
+# The Kairos pipeline signs in as the admin user below (MLFLOW_TRACKING_USERNAME/PASSWORD in
+# MWAA); data scientists get users and grants from it (docs: MLflow's /api/2.0/mlflow/users).
+resource "random_password" "admin" {
+  length  = 40
+  special = false
+}
+
+resource "random_password" "flask_secret" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "admin" {
+  #checkov:skip=CKV2_AWS_57:Rotated by re-applying with a new random_password and the users API; no rotation Lambda.
+  name        = "${var.name}/mlflow-admin-password"
+  description = "Password of the MLflow admin user the Kairos pipeline signs in as"
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "admin" {
+  secret_id     = aws_secretsmanager_secret.admin.id
+  secret_string = random_password.admin.result
+}
+
+resource "aws_secretsmanager_secret" "flask_secret" {
+  #checkov:skip=CKV2_AWS_57:The CSRF key of MLflow's auth app; rotating it only signs users out.
+  name        = "${var.name}/mlflow-flask-secret-key"
+  description = "MLFLOW_FLASK_SERVER_SECRET_KEY of the MLflow basic-auth app (CSRF)"
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "flask_secret" {
+  secret_id     = aws_secretsmanager_secret.flask_secret.id
+  secret_string = random_password.flask_secret.result
+}
+
+locals {
+  database_uri = "postgresql://$DB_USER:$DB_PASSWORD@${aws_db_instance.mlflow.endpoint}/mlflow?sslmode=require"
+  # The auth app's configuration, written at start-up: its users live in the same database.
+  auth_config = join("\\n", [
+    "[mlflow]",
+    "default_permission = NO_PERMISSIONS",
+    "database_uri = ${local.database_uri}",
+    "admin_username = ${var.admin_username}",
+    "admin_password = $ADMIN_PASSWORD",
+    "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+  ])
+}
+
 module "server" {
   source = "../ecs_service"
 
@@ -131,11 +185,13 @@ module "server" {
   kms_key_arn       = var.kms_key_arn
   command = [
     "sh", "-c",
-    "mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri \"postgresql://$DB_USER:$DB_PASSWORD@${aws_db_instance.mlflow.endpoint}/mlflow?sslmode=require\" --artifacts-destination s3://${var.artifacts_bucket}/mlflow --serve-artifacts",
+    "printf '%b\\n' \"${local.auth_config}\" > /tmp/mlflow-auth.ini && exec mlflow server --app-name basic-auth --host 0.0.0.0 --port 5000 --backend-store-uri \"${local.database_uri}\" --artifacts-destination s3://${var.artifacts_bucket}/mlflow --serve-artifacts",
   ]
-  environment = { DB_USER = "mlflow" }
+  environment = { DB_USER = "mlflow", MLFLOW_AUTH_CONFIG_PATH = "/tmp/mlflow-auth.ini" }
   secrets = {
-    DB_PASSWORD = "${aws_db_instance.mlflow.master_user_secret[0].secret_arn}:password::"
+    DB_PASSWORD                    = "${aws_db_instance.mlflow.master_user_secret[0].secret_arn}:password::"
+    ADMIN_PASSWORD                 = aws_secretsmanager_secret.admin.arn
+    MLFLOW_FLASK_SERVER_SECRET_KEY = aws_secretsmanager_secret.flask_secret.arn
   }
   task_policy_json   = data.aws_iam_policy_document.artifacts.json
   log_retention_days = var.log_retention_days

@@ -66,3 +66,9 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
 }
+
+variable "admin_username" {
+  description = "MLflow basic-auth admin user; the Kairos pipeline signs in as it."
+  type        = string
+  default     = "kairos"
+}

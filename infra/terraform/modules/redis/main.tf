@@ -43,6 +43,23 @@ resource "aws_elasticache_subnet_group" "redis" {
   tags       = var.tags
 }
 
+# The state keys (consent, frequency caps, idempotency answers, streams) carry TTLs, and
+# ElastiCache's default policy (volatile-lru) would evict exactly those under memory pressure:
+# a lost consent falls back to the policy default, a lost cap lets a second message out.
+# noeviction makes a full Redis refuse writes (the API answers 503) instead of forgetting.
+resource "aws_elasticache_parameter_group" "redis" {
+  name        = "${var.name}-redis7"
+  family      = "redis7"
+  description = "Kairos: never evict state keys (maxmemory-policy noeviction)"
+
+  parameter {
+    name  = "maxmemory-policy"
+    value = "noeviction"
+  }
+
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_log_group" "slow" {
   name              = "/kairos/${var.name}/redis/slow-log"
   retention_in_days = var.log_retention_days
@@ -61,6 +78,7 @@ resource "aws_elasticache_replication_group" "redis" {
   automatic_failover_enabled = true
   multi_az_enabled           = true
   subnet_group_name          = aws_elasticache_subnet_group.redis.name
+  parameter_group_name       = aws_elasticache_parameter_group.redis.name
   security_group_ids         = [aws_security_group.redis.id]
   at_rest_encryption_enabled = true
   kms_key_id                 = var.kms_key_arn
