@@ -27,19 +27,22 @@ import yaml
 
 READ_SCORES = "scores:read"
 READ_AUDIENCES = "audiences:read"
+READ_CONSENT = "consent:read"
 WRITE_EVENTS = "events:write"
 ADMIN = "admin"
 
 WHAT = {
     READ_SCORES: "read scores",
     READ_AUDIENCES: "read audiences",
+    READ_CONSENT: "read consent",
     WRITE_EVENTS: "post events",
     ADMIN: "administer the API",
 }
 ROLES: dict[str, frozenset[str]] = {
-    "marketing": frozenset({READ_SCORES, READ_AUDIENCES}),
-    "ingest": frozenset({WRITE_EVENTS}),
-    "admin": frozenset({READ_SCORES, READ_AUDIENCES, WRITE_EVENTS, ADMIN}),
+    "marketing": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT}),
+    # a channel re-checks consent before a deferred send (Decision.recheck_before_send)
+    "ingest": frozenset({WRITE_EVENTS, READ_CONSENT}),
+    "admin": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, ADMIN}),
 }
 KEY_PREFIX = "kai_"
 

@@ -44,6 +44,7 @@ CHANNEL_FIELDS = (
     "channel",
     "template",
     "send_at",
+    "recheck_before_send",
     "rules_version",
     "decided_at",
 )
@@ -66,6 +67,9 @@ class Decision:
     run: str | None
     rules_version: str
     decided_at: str
+    # A send deferred past the decision (a delay, quiet hours): consent was checked now, and
+    # the caller must check it again when it sends (GET /v1/customers/{id}/consent).
+    recheck_before_send: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,6 +205,7 @@ def make_decision(
         run=run,
         rules_version=rules.version,
         decided_at=now.isoformat().replace("+00:00", "Z"),
+        recheck_before_send=send_at is not None and send_at > now,
     )
 
 

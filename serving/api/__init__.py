@@ -5,7 +5,8 @@
 One module per resource (roles in brackets; key in ``Authorization: Bearer <key>`` or
 ``X-API-Key``):
 
-* :mod:`~serving.api.scores`    ``GET /v1/customers/{id}/scores`` [marketing];
+* :mod:`~serving.api.scores`    ``GET /v1/customers/{id}/scores`` [marketing],
+  ``GET /v1/customers/{id}/consent`` [marketing, ingest];
 * :mod:`~serving.api.audiences` ``GET /v1/audiences`` [marketing];
 * :mod:`~serving.api.events`    ``POST /v1/events`` [ingest];
 * :mod:`~serving.api.admin`     ``GET/POST /v1/admin/rules[/reload]`` [admin];

@@ -94,6 +94,7 @@ def caller(permission: str) -> Callable[..., Awaitable[auth.ApiKey]]:
 
 ScoresReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_SCORES))]
 AudienceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_AUDIENCES))]
+ConsentReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_CONSENT))]
 EventWriter = Annotated[auth.ApiKey, Depends(caller(auth.WRITE_EVENTS))]
 Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
 

@@ -66,6 +66,11 @@ class DecisionOut(BaseModel):
     send_at: str | None
     rules_version: str
     decided_at: str
+    recheck_before_send: bool = Field(
+        False,
+        description="send_at is later than the decision: consent held when deciding, and the "
+        "caller must check it again at send time.",
+    )
     score: float | None = None
     segment: str | None = None
     model_version: str | None = None
@@ -98,6 +103,11 @@ class RulesOut(BaseModel):
     source: str
     rules: list[RuleOut]
     last_error: str | None
+
+
+class ConsentOut(BaseModel):
+    customer_id: str
+    consent: dict[str, bool] = Field(description="channel -> consented now")
 
 
 class ReadyOut(BaseModel):

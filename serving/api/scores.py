@@ -1,4 +1,5 @@
-"""``GET /v1/customers/{id}/scores``: a customer's live score (role ``marketing``)."""
+"""``GET /v1/customers/{id}/scores`` (role ``marketing``) and ``GET /v1/customers/{id}/consent``
+(``marketing``, ``ingest``): a customer's live score, and their consent as serving holds it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
-from serving.api.deps import ApiError, Redis, ScoresReader, json_response
-from serving.api.schemas import ERRORS, ErrorOut, ScoresOut
+from serving.api.deps import ApiError, ConsentReader, Redis, ScoresReader, json_response
+from serving.api.schemas import ERRORS, ConsentOut, ErrorOut, ScoresOut
 
 router = APIRouter(tags=["scores"])
 
@@ -41,3 +42,14 @@ async def customer_scores(
             "freshness_seconds": round(live.age_seconds(), 3),
         }
     )
+
+
+@router.get("/customers/{customer_id}/consent", response_model=ConsentOut, responses=ERRORS)
+async def customer_consent(
+    customer_id: Annotated[str, PathParam(min_length=1, max_length=64)],
+    store: Redis,
+    key: ConsentReader,
+) -> Any:
+    """Per channel, whether the customer consents now (their latest change, else the policy):
+    what a channel checks again before a deferred send."""
+    return json_response({"customer_id": customer_id, "consent": await store.consent(customer_id)})

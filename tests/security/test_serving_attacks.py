@@ -32,6 +32,7 @@ CHANNEL_FIELDS = {
     "channel",
     "template",
     "send_at",
+    "recheck_before_send",
     "rules_version",
     "decided_at",
 }
@@ -267,3 +268,22 @@ def test_a_full_stream_refuses_events_instead_of_losing_them(api: Api, tmp_path:
         drained = {"landing_root": str(tmp_path / "landing"), "local_dir": str(tmp_path)}
         drain_all(settings.model_copy(update=drained), api.layout)
         assert post(bounded, api, event("c-00009")).status_code == 200
+
+
+def test_a_deferred_send_tells_the_channel_to_check_consent_again(
+    api: Api, client: TestClient
+) -> None:
+    """A push due in 30 minutes used to go out on the consent of the moment it was decided;
+    the customer may withdraw in between."""
+    publish(api.redis, api.layout, ROWS)
+    customer = next(str(r["customer_id"]) for r in ROWS if float(r["score"]) >= 0.5)  # type: ignore[arg-type]
+    consent = event(customer, "consent_updated", channel="push", granted=True)
+    assert post(client, api, consent).status_code == 200
+    (decision,) = post(client, api, event(customer)).json()["decisions"]
+    assert decision["outcome"] == "send" and decision["send_at"] > decision["decided_at"]
+    assert decision["recheck_before_send"] is True
+    channel = decision["channel"]
+    withdrawal = event(customer, "consent_updated", channel=channel, granted=False)
+    assert post(client, api, withdrawal).status_code == 200
+    now = client.get(f"/v1/customers/{customer}/consent", headers=api.auth("ingest"))
+    assert now.status_code == 200 and now.json()["consent"][channel] is False
