@@ -5,7 +5,9 @@
 * ``expire_redis_runs``: every scores run but the live one gets a TTL (materialization does
   this each hour; the sweep covers runs a killed job abandoned and hours that did not run);
 * ``prune_model_versions``: delete registered versions of the propensity model and the
-  segmenter beyond the ``KAIROS_MLFLOW_KEEP_VERSIONS`` newest that no alias points at.
+  segmenter beyond the ``KAIROS_MLFLOW_KEEP_VERSIONS`` newest that no alias points at;
+* ``export_customers``: carry out the pending privacy export requests (``POST
+  /v1/privacy/exports``): one JSON document per customer in the landing store.
 
 Runs at 03:00 UTC, between hourly runs' busy minutes; every task is safe to repeat. It reads
 the assets the hourly DAG writes (lineage only, it is still time-scheduled).
@@ -29,7 +31,7 @@ settings = get_settings()
 
 with DAG(
     dag_id="kairos_maintenance",
-    description="Daily: Delta OPTIMIZE + VACUUM, Redis run expiry, MLflow version clean-up",
+    description="Daily: Delta OPTIMIZE + VACUUM, Redis run expiry, MLflow clean-up, exports",
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -75,5 +77,6 @@ with DAG(
         return deleted
 
     spark_task(jobs.MAINTAIN_LAKE)
+    spark_task(jobs.EXPORT_CUSTOMERS)
     expire_redis_runs()
     prune_model_versions()

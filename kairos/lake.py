@@ -211,7 +211,8 @@ def _add_new_columns(
     Delta's ``schema.autoMerge``, which would also accept a mistyped column silently. Rows
     written before keep null in the new columns.
     """
-    have = set(read(spark, settings, table).columns)
+    # The target's schema, as part of writing it (not a read of its rows: lineage stays true).
+    have = set(spark.read.format("delta").load(table.path(settings)).columns)
     new = [f for f in frame.schema.fields if f.name not in have]
     if new:
         columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)

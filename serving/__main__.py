@@ -5,6 +5,7 @@
     python -m serving summary
     python -m serving keys add --name campaign-tool --role marketing
     python -m serving rules check feature_defs/triggers.yaml
+    python -m serving privacy export c-000042 # a data subject export; privacy status <id>
     python -m serving api                      # the HTTP API (make up starts it)
     python -m serving drain                    # Redis Streams -> landing (the DAG does this)
 
@@ -27,7 +28,7 @@ from redis.exceptions import RedisError
 
 from kairos.consent import default_consent
 from kairos.settings import Settings, get_settings, printable_url
-from serving import auth
+from serving import auth, privacy
 from serving.layout import Layout
 from serving.rules import RuleError, load_rules
 from serving.store import CursorExpired, NotReady, Store, UnknownModel
@@ -152,6 +153,31 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _privacy(settings: Settings, args: argparse.Namespace) -> int:
+    store = _store(settings)
+    try:
+        if args.privacy_command == "export":
+            actor = {"key": f"cli:{getpass.getuser()}", "role": "cli"}
+            made = await privacy.submit(
+                store.client, store.layout, "export", args.customer_id, actor
+            )
+            print(
+                f"{made.id}: export of {made.customer_id} received; the daily maintenance DAG "
+                "(or python -m spark_jobs.export_customers) carries it out"
+            )
+        else:
+            found = await privacy.get(store.client, store.layout, args.request_id)
+            print(
+                f"{found.id}: {found.kind} of {found.customer_id} {found.state} "
+                f"(updated {found.updated_at}){': ' + found.detail if found.detail else ''}"
+            )
+            if found.document:
+                print(f"document: {found.document} (in the landing store)")
+    finally:
+        await store.client.aclose()
+    return 0
+
+
 def _rules(settings: Settings, args: argparse.Namespace) -> int:
     path = args.path or settings.triggers_file
     rules = load_rules(path, settings.feature_defs_dir)
@@ -200,6 +226,12 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="remove a key")
     revoke.add_argument("--name", required=True)
     keys_sub.add_parser("list", help="names and roles (never the keys)")
+    private = sub.add_parser("privacy", help="data subject requests")
+    private_sub = private.add_subparsers(dest="privacy_command", required=True)
+    export = private_sub.add_parser("export", help="ask for everything held about a customer")
+    export.add_argument("customer_id")
+    status = private_sub.add_parser("status", help="a request's state")
+    status.add_argument("request_id")
     rules = sub.add_parser("rules", help="trigger rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     check = rules_sub.add_parser("check", help="validate a rules file")
@@ -226,13 +258,22 @@ def main(argv: list[str] | None = None) -> int:
             return _keys(settings, args)
         if args.command == "rules":
             return _rules(settings, args)
+        if args.command == "privacy":
+            return asyncio.run(_privacy(settings, args))
         if args.command == "api":
             return _api(settings, args)
         from serving.drain import drain_all
 
         drain_all(settings)
         return 0
-    except (RuleError, auth.KeyFileError, NotReady, UnknownModel, CursorExpired) as err:
+    except (
+        RuleError,
+        auth.KeyFileError,
+        NotReady,
+        UnknownModel,
+        CursorExpired,
+        privacy.UnknownRequest,
+    ) as err:
         print(f"serving: {err}", file=sys.stderr)
         return 1
     except RedisError as err:

@@ -29,6 +29,7 @@ READ_SCORES = "scores:read"
 READ_AUDIENCES = "audiences:read"
 READ_CONSENT = "consent:read"
 WRITE_EVENTS = "events:write"
+PRIVACY = "privacy:requests"
 ADMIN = "admin"
 
 WHAT = {
@@ -36,13 +37,16 @@ WHAT = {
     READ_AUDIENCES: "read audiences",
     READ_CONSENT: "read consent",
     WRITE_EVENTS: "post events",
+    PRIVACY: "make or read privacy requests",
     ADMIN: "administer the API",
 }
 ROLES: dict[str, frozenset[str]] = {
     "marketing": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT}),
     # a channel re-checks consent before a deferred send (Decision.recheck_before_send)
     "ingest": frozenset({WRITE_EVENTS, READ_CONSENT}),
-    "admin": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, ADMIN}),
+    # data subject requests (export of everything held about a customer): a DPO's tool
+    "privacy": frozenset({PRIVACY}),
+    "admin": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, PRIVACY, ADMIN}),
 }
 KEY_PREFIX = "kai_"
 

@@ -106,6 +106,12 @@ class Layout:
 
     # --- streams and API bookkeeping (control slot) ---------------------------------------
 
+    def privacy_request(self, request_id: str) -> str:
+        return f"{self._ctl}:privacy:{request_id}"
+
+    def privacy_pending(self, kind: str) -> str:
+        return f"{self._ctl}:privacy:pending:{kind}"
+
     @property
     def events_stream(self) -> str:
         return f"{self._ctl}:stream:events"

@@ -108,6 +108,12 @@ MAINTAIN_LAKE = Job(
     writes=catalog.TABLES,
 )
 
+EXPORT_CUSTOMERS = Job(
+    "export_customers",
+    "pending privacy export requests -> one JSON document each (lake rows, Redis state)",
+    reads=(*catalog.TABLES, catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE, catalog.STREAMS),
+)
+
 HOURLY: tuple[Job, ...] = (
     BRONZE_EVENTS,
     VALIDATE_EVENTS,
@@ -119,7 +125,7 @@ HOURLY: tuple[Job, ...] = (
     MATERIALIZE_SCORES,
     SILVER_DECISIONS,
 )
-ALL: tuple[Job, ...] = (*HOURLY, MAINTAIN_LAKE)
+ALL: tuple[Job, ...] = (*HOURLY, MAINTAIN_LAKE, EXPORT_CUSTOMERS)
 
 
 def by_name(name: str) -> Job:

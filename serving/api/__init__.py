@@ -9,6 +9,8 @@ One module per resource (roles in brackets; key in ``Authorization: Bearer <key>
   ``GET /v1/customers/{id}/consent`` [marketing, ingest];
 * :mod:`~serving.api.audiences` ``GET /v1/audiences`` [marketing];
 * :mod:`~serving.api.events`    ``POST /v1/events`` [ingest];
+* :mod:`~serving.api.privacy`   ``POST /v1/privacy/exports``,
+  ``GET /v1/privacy/requests/{id}[/document]`` [privacy];
 * :mod:`~serving.api.admin`     ``GET/POST /v1/admin/rules[/reload]`` [admin];
 * :mod:`~serving.api.health`    ``/healthz``, ``/readyz``, ``/metrics``.
 

@@ -96,6 +96,7 @@ ScoresReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_SCORES))]
 AudienceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_AUDIENCES))]
 ConsentReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_CONSENT))]
 EventWriter = Annotated[auth.ApiKey, Depends(caller(auth.WRITE_EVENTS))]
+PrivacyOfficer = Annotated[auth.ApiKey, Depends(caller(auth.PRIVACY))]
 Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
 
 

@@ -110,6 +110,21 @@ class ConsentOut(BaseModel):
     consent: dict[str, bool] = Field(description="channel -> consented now")
 
 
+class PrivacyRequestIn(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class PrivacyRequestOut(BaseModel):
+    id: str
+    kind: str = Field(description="export")
+    customer_id: str
+    state: str = Field(description="received | running | finished | partially_finished | failed")
+    received_at: str
+    updated_at: str
+    detail: str = Field(description="What was done, and what is left and why.")
+    document: str = Field(description="Where the export was written, once finished.")
+
+
 class ReadyOut(BaseModel):
     ready: bool
     detail: str

@@ -6,12 +6,13 @@ not declared (or declared but never touched) fails the job's test.
 
 Jobs skip work that has nothing new, so the run is arranged to give every job its whole work:
 the rerun hour gets a new visitor who logs in (new events and a new identity link), training
-starts from an empty registry (it trains), and gold runs with a three-day raw horizon so that
-the ten-day lake has settled days to tile.
+starts from an empty registry (it trains), gold runs with a three-day raw horizon so that
+the ten-day lake has settled days to tile, and an export request waits for the export job.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import shutil
@@ -19,15 +20,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from pyspark.sql import SparkSession
 
 from kairos import lake
 from kairos.catalog import Table
 from kairos.landing import LocalLanding, hour_prefix
+from serving import privacy
+from serving.layout import Layout
 from spark_jobs import jobs
 from tests.seeded import LAST_SEEDED_HOUR, copy_of, defs_with_lateness, lake_settings
 
 Touched = dict[str, dict[str, set[Table]]]
+
+
+async def _request_export(redis_url: str, customer: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    await privacy.submit(client, Layout(), "export", customer, {"key": "test"})
+    await client.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +83,8 @@ def touched(
             "lookback_hours": 0,
         }
     )
+    # A pending export, so that the export job reads what it declares.
+    asyncio.run(_request_export(redis_server, "c-lineage"))
     found: Touched = {}
     for job in jobs.ALL:
         module = importlib.import_module(job.module)

@@ -73,7 +73,7 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     assert dag.get_task("silver_decisions").upstream_task_ids == {"drain_streams"}
     for job in jobs.ALL:
         dag_of_job = dagbag.dags[
-            "kairos_maintenance" if job is jobs.MAINTAIN_LAKE else "kairos_hourly"
+            "kairos_maintenance" if job not in jobs.HOURLY else "kairos_hourly"
         ]
         task = dag_of_job.get_task(job.name)
         # a Spark Connect session from the kairos_spark connection, the job's own summary
@@ -103,4 +103,9 @@ def test_hourly_dag_alerts_on_failure_and_deadline_and_shows_lineage(dagbag) -> 
 def test_maintenance_dag_is_daily_and_covers_lake_redis_and_mlflow(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["kairos_maintenance"]
     assert dag.timetable.expression == "0 3 * * *"
-    assert set(dag.task_ids) == {"maintain_lake", "expire_redis_runs", "prune_model_versions"}
+    assert set(dag.task_ids) == {
+        "maintain_lake",
+        "expire_redis_runs",
+        "prune_model_versions",
+        "export_customers",
+    }
