@@ -91,7 +91,8 @@ def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
     )
     Path(served.api_keys_file).unlink(missing_ok=True)
     keys = {role: auth.add_key(served.api_keys_file, f"demo-{role}", role) for role in auth.ROLES}
-    print(f"    $ python -m serving summary   (KAIROS_REDIS_URL={printable_url(settings.redis_url)})")
+    shown = printable_url(settings.redis_url)
+    print(f"    $ python -m serving summary   (KAIROS_REDIS_URL={shown})")
     summary = subprocess.run(
         [sys.executable, "-m", "serving", "summary"],
         env={**os.environ, **settings_env(served)},

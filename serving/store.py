@@ -324,7 +324,7 @@ class Store:
 
     async def _replay(self, answer: str, event_id: str) -> Ingested:
         stored = await self.client.get(answer)
-        if stored is None or stored == PENDING:  # gone since the SET NX, or still deciding
+        if stored is None or _text(stored) == PENDING.decode():  # gone, or still deciding
             raise DuplicateInFlight(f"event {event_id!r} is being decided; retry in a moment")
         return Ingested([Decision(**d) for d in orjson.loads(stored)], replayed=True)
 

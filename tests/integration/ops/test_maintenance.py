@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,14 @@ from kairos.interval import Interval
 from kairos.settings import Settings
 from ml import retention
 from serving.layout import Layout
-from serving.materialize import GRACE_SECONDS, begin_run, commit_run, expire_stale_runs, write_rows
+from serving.materialize import (
+    ABANDONED_AFTER_SECONDS,
+    GRACE_SECONDS,
+    begin_run,
+    commit_run,
+    expire_stale_runs,
+    write_rows,
+)
 from spark_jobs import maintain_lake
 
 DAY = Interval(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
@@ -76,6 +84,8 @@ def test_sweep_expires_every_run_but_the_live_one(redis_client: redis.Redis) -> 
         redis_client.hset(layout.parts(run), "0", write_rows(redis_client, layout, run, [row]))
         runs.append(run)
     commit_run(redis_client, layout, runs[1], 1)  # runs[0] never committed, runs[2] abandoned
+    began_long_ago = time.time() - ABANDONED_AFTER_SECONDS - 60  # no writer is still at them
+    redis_client.zadd(layout.runs, {runs[0]: began_long_ago, runs[2]: began_long_ago + 1})
 
     assert expire_stale_runs(redis_client, layout) == [runs[0], runs[2]]
     for run in (runs[0], runs[2]):

@@ -193,8 +193,14 @@ def test_an_older_hour_does_not_replace_newer_live_scores(
     newer = materialize_scores.run(spark, served, land_scores(spark, served, H, 500, "2"))
     assert newer is not None
     older = land_scores(spark, served, H - timedelta(days=1), 500, "1")
+    spark.createDataFrame(
+        [("c-9", datetime(2026, 11, 15, 12), False, True, False, True)],
+        "customer_id string, consent_updated_at timestamp, consent_email boolean, "
+        "consent_sms boolean, consent_push boolean, consent_scoring boolean",
+    ).write.format("delta").mode("overwrite").save(catalog.SILVER_CUSTOMERS.path(served))
     assert materialize_scores.run(spark, served, older) is None  # complete, not live
     assert live_run(redis_client, layout) == newer.run
+    assert redis_client.hget(layout.consent("c-9"), "email") == "0"  # consent still mirrored
     assert redis_client.zrange(layout.runs, 0, -1) == [newer.run]  # the older run expiring
     forced = served.model_copy(update={"materialize_older_runs": True})
     report = materialize_scores.run(spark, forced, older)
