@@ -270,16 +270,19 @@ def drop_customers(client: redis.Redis, layout: Layout, run: str, customers: lis
         return 0
     pipe = client.pipeline(transaction=False)
     for customer in customers:
-        pipe.hmget(layout.customer(run, customer), "model", "segment")
+        pipe.hmget(layout.customer(run, customer), "model", "segment", "decile")
     rows = pipe.execute()
     pipe = client.pipeline(transaction=False)
     dropped = 0
-    for customer, (model, segment) in zip(customers, rows, strict=True):
+    for customer, (model, segment, decile) in zip(customers, rows, strict=True):
         if model is None:
             continue
-        for scored in layout.scored_in(run, _text(model), segment and _text(segment)):
+        segment, decile = segment and _text(segment), decile and _text(decile)
+        for scored in layout.scored_in(run, _text(model), segment):
             pipe.zrem(scored, customer)
         pipe.delete(layout.customer(run, customer))
+        fields = state.uncount_fields(_text(model), segment, decile)
+        pipe.eval(state.UNCOUNT, 1, layout.summary(run), *fields)
         dropped += 1
     pipe.execute()
     return dropped

@@ -11,6 +11,8 @@ Each change is one Lua script over the keys of a single customer (they share the
 * :data:`RECORD` appends decisions, then their audit entries, to the two streams (both in the
   control slot); a failing write stops the script, so a decision that could not be recorded
   leaves no audit entry behind it.
+* :data:`UNCOUNT` takes a dropped customer out of a run's summary counts (only the fields
+  the summary has).
 * :data:`DECIDE` picks the first consented channel of a rule, then either reports a holdout
   or consumes one frequency-cap slot (a sliding window in a sorted set). Reading consent and
   consuming the cap in one script is what makes caps exact under concurrent requests and a
@@ -88,6 +90,27 @@ for i = 2, decisions + 1 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i]
 for i = decisions + 2, #ARGV do redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i]) end
 return #ARGV - 1
 """
+
+
+UNCOUNT = """
+for i = 1, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[1], ARGV[i], -1)
+  end
+end
+return #ARGV
+"""
+
+
+def uncount_fields(model: str, segment: str | None, decile: str | None) -> list[str]:
+    """The run summary's fields (see :func:`serving.materialize.write_summary`) a customer row
+    counts in, for :data:`UNCOUNT` when the row is dropped from a run."""
+    fields = [f"model:{model}"]
+    return (
+        fields
+        + ([f"segment:{segment}"] if segment else [])
+        + ([f"decile:{decile}"] if decile else [])
+    )
 
 
 def consent_args(ttl_ms: int, changes: Mapping[str, tuple[bool, int]]) -> list[Any]:

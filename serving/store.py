@@ -339,15 +339,18 @@ class Store:
         runs = [_text(m) for m in members]
         pipe = self.client.pipeline(transaction=False)
         for run in runs:
-            pipe.hmget(self.layout.customer(run, customer), "model", "segment")
+            pipe.hmget(self.layout.customer(run, customer), "model", "segment", "decile")
         rows = await pipe.execute()
         pipe = self.client.pipeline(transaction=False)
-        for run, (model, segment) in zip(runs, rows, strict=True):
+        for run, (model, segment, decile) in zip(runs, rows, strict=True):
             if model is None:
                 continue
-            for scored in self.layout.scored_in(run, _text(model), segment and _text(segment)):
+            segment, decile = segment and _text(segment), decile and _text(decile)
+            for scored in self.layout.scored_in(run, _text(model), segment):
                 pipe.zrem(scored, customer)
             pipe.delete(self.layout.customer(run, customer))
+            fields = state.uncount_fields(_text(model), segment, decile)
+            pipe.eval(state.UNCOUNT, 1, self.layout.summary(run), *fields)
         await pipe.execute()
 
     async def _give_back(self, answer: str, customer: str | None, made: list[Decision]) -> None:

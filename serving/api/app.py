@@ -16,7 +16,9 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kairos.consent import default_consent
 from kairos.events import EventValidator
@@ -46,7 +48,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
-    return _error(503, "redis_unavailable", f"Redis is unreachable: {exc}")
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return _error(503, "redis_unavailable", f"Redis is unreachable: {exc}")
+    log.error("Redis refused a command on %s %s: %s", request.method, request.url.path, exc)
+    return _error(503, "redis_error", f"Redis refused a command: {exc}")
 
 
 async def _not_ready(request: Request, exc: Exception) -> JSONResponse:

@@ -184,6 +184,7 @@ def test_a_failure_between_deciding_and_recording_leaves_neither_half(
     api.redis.set(api.layout.decisions_stream, "not a stream")
     failed = post(client, api, body)
     assert failed.status_code == 503, failed.text
+    assert failed.json()["error"] == "redis_error"  # a refused command, not "unreachable"
     assert api.redis.keys(f"*{{{customer}}}:cap:*") == []
     assert api.redis.xlen(api.layout.audit_stream) == 0
     api.redis.delete(api.layout.decisions_stream)
@@ -219,8 +220,11 @@ def test_a_scoring_withdrawal_holds_at_once_on_every_read_path(
 ) -> None:
     """A customer who withdraws consent to profiling used to stay in score lookups and
     audiences until the next batch had rescored everyone."""
-    publish(api.redis, api.layout, ROWS)
+    run = publish(api.redis, api.layout, ROWS)
     customer = "c-00005"
+    row = next(r for r in ROWS if r["customer_id"] == customer)
+    counts = {f"segment:{row['segment']}": 10, f"decile:{row['decile']}": 4}
+    api.redis.hset(api.layout.summary(run), mapping=counts)  # publish() writes decile:1 only
     marketing = api.auth("marketing")
     before = client.get("/v1/audiences", params={"min_score": 0}, headers=marketing).json()
     assert client.get(f"/v1/customers/{customer}/scores", headers=marketing).status_code == 200
@@ -235,6 +239,10 @@ def test_a_scoring_withdrawal_holds_at_once_on_every_read_path(
         "/v1/audiences", params={"min_score": 0, "segment": segment}, headers=marketing
     ).json()
     assert customer not in {c["customer_id"] for c in in_segment["customers"]}
+    summary = api.redis.hgetall(api.layout.summary(run))  # the counts follow; no field made up
+    assert summary[f"segment:{row['segment']}"] == "9"
+    assert summary[f"decile:{row['decile']}"] == "3"
+    assert "model:kairos_propensity" not in summary
 
 
 def test_a_run_written_before_a_withdrawal_does_not_bring_the_customer_back(api: Api) -> None:
