@@ -274,18 +274,33 @@ def drop_customers(client: redis.Redis, layout: Layout, run: str, customers: lis
     rows = pipe.execute()
     pipe = client.pipeline(transaction=False)
     dropped = 0
-    for customer, (model, segment, decile) in zip(customers, rows, strict=True):
-        if model is None:
-            continue
-        segment, decile = segment and _text(segment), decile and _text(decile)
-        for scored in layout.scored_in(run, _text(model), segment):
-            pipe.zrem(scored, customer)
-        pipe.delete(layout.customer(run, customer))
-        fields = state.uncount_fields(_text(model), segment, decile)
-        pipe.eval(state.UNCOUNT, 1, layout.summary(run), *fields)
-        dropped += 1
+    for customer, row in zip(customers, rows, strict=True):
+        for command, *args in drop_commands(layout, run, customer, row):
+            getattr(pipe, command)(*args)
+        dropped += row[0] is not None
     pipe.execute()
     return dropped
+
+
+def drop_commands(layout: Layout, run: str, customer: str, row: list[Any]) -> list[tuple[Any, ...]]:
+    """The commands that take one customer out of ``run``, from the row's ``HMGET`` of
+    ``model``, ``segment``, ``decile``: its places in the sorted sets, the row, and its share
+    of the summary counts (none if the run has no row for it). Sync and async pipelines
+    both run them."""
+    model, segment, decile = (None if v is None else _text(v) for v in row)
+    if model is None:
+        return []
+    return [
+        *[("zrem", scored, customer) for scored in layout.scored_in(run, model, segment)],
+        ("delete", layout.customer(run, customer)),
+        (
+            "eval",
+            state.UNCOUNT,
+            1,
+            layout.summary(run),
+            *state.uncount_fields(model, segment, decile),
+        ),
+    ]
 
 
 def drop_withdrawn(client: redis.Redis, layout: Layout, run: str) -> int:

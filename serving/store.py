@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 from serving import state
 from serving.layout import Layout
+from serving.materialize import drop_commands
 from serving.rules import RuleSet
 from serving.triggers import Decision, candidates, decision_id, facts, make_decision
 
@@ -342,15 +343,9 @@ class Store:
             pipe.hmget(self.layout.customer(run, customer), "model", "segment", "decile")
         rows = await pipe.execute()
         pipe = self.client.pipeline(transaction=False)
-        for run, (model, segment, decile) in zip(runs, rows, strict=True):
-            if model is None:
-                continue
-            segment, decile = segment and _text(segment), decile and _text(decile)
-            for scored in self.layout.scored_in(run, _text(model), segment):
-                pipe.zrem(scored, customer)
-            pipe.delete(self.layout.customer(run, customer))
-            fields = state.uncount_fields(_text(model), segment, decile)
-            pipe.eval(state.UNCOUNT, 1, self.layout.summary(run), *fields)
+        for run, row in zip(runs, rows, strict=True):
+            for command, *args in drop_commands(self.layout, run, customer, row):
+                getattr(pipe, command)(*args)
         await pipe.execute()
 
     async def _give_back(self, answer: str, customer: str | None, made: list[Decision]) -> None:
