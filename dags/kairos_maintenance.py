@@ -51,12 +51,11 @@ with DAG(
     @task(task_id="expire_redis_runs", **lineage([catalog.SCORES_KEYSPACE], []))
     def expire_redis_runs() -> list[str]:
         """Every run but the live one expires (replaced, failed, abandoned)."""
-        import redis
-
+        from serving.connection import connect
         from serving.layout import Layout
         from serving.materialize import expire_stale_runs
 
-        client = redis.Redis.from_url(settings.redis_url)
+        client = connect(settings.redis_url)
         try:
             runs = expire_stale_runs(client, Layout())
         finally:

@@ -56,6 +56,7 @@ class RedisProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -83,6 +84,7 @@ class RedisProcess:
                 "no",
                 "--logfile",
                 str(self.data_dir / "redis.log"),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -100,6 +102,72 @@ class RedisProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout)
+
+
+@dataclass
+class RedisClusterProcess:
+    """A Redis Cluster on loopback: ``masters`` redis-servers in cluster mode (no replicas),
+    the 16,384 slots split evenly between them, each node's data under ``data_dir/<port>``.
+    Its URL is the ``redis+cluster://`` form of :mod:`serving.connection`."""
+
+    data_dir: Path
+    masters: int = 3
+    nodes: list[RedisProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self, timeout: float = 20.0) -> RedisClusterProcess:
+        import redis
+
+        self.nodes = [self._node() for _ in range(self.masters)]
+        ports = [node.port for node in self.nodes]
+        clients = [redis.Redis(port=p, host="127.0.0.1") for p in ports]
+        share = 16384 // self.masters
+        for n, client in enumerate(clients):
+            last = 16383 if n == self.masters - 1 else (n + 1) * share - 1
+            client.execute_command("CLUSTER ADDSLOTSRANGE", n * share, last)
+            if n:
+                client.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [c.cluster("info")["cluster_state"] for c in clients]
+            known = [int(c.cluster("info")["cluster_known_nodes"]) for c in clients]
+            if all(s == "ok" for s in states) and min(known) == self.masters:
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError(f"the local Redis Cluster was not ready within {timeout:.0f}s")
+        for client in clients:
+            client.close()
+        return self
+
+    def _node(self, attempts: int = 3) -> RedisProcess:
+        """One cluster-mode redis-server on a free port (another if that port was taken)."""
+        for attempt in range(attempts):
+            port = free_port()
+            node = RedisProcess(
+                self.data_dir / str(port),
+                port,
+                extra_args=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(self.data_dir / str(port) / "nodes.conf"),
+                ),
+            )
+            try:
+                return node.start()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            node.stop(timeout)
 
 
 def spark_connect_command(

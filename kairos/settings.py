@@ -124,7 +124,11 @@ class Settings(BaseSettings):
     segmenter_name: str = Field("kairos_rfm", description="Registered RFM segmenter model name.")
 
     # --- redis / serving -----------------------------------------------------------------
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used by serving.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL used by serving; `redis+cluster://host:port` (or "
+        "`rediss+cluster://`) for a Redis Cluster, any node of it.",
+    )
     redis_port: int = Field(
         6379, ge=1, le=65535, description="Port of the local redis-server `make up` starts."
     )

@@ -23,12 +23,12 @@ import getpass
 import sys
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from kairos.consent import default_consent
 from kairos.settings import Settings, get_settings, printable_url
 from serving import auth, privacy
+from serving.connection import connect_async
 from serving.layout import Layout
 from serving.rules import RuleError, load_rules
 from serving.store import CursorExpired, NotReady, Store, UnknownModel
@@ -37,7 +37,7 @@ PAGE = 10_000
 
 
 def _store(settings: Settings) -> Store:
-    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    client = connect_async(settings.redis_url, socket_connect_timeout=2)
     return Store(client, Layout(), default_consent(settings.feature_defs_dir))
 
 

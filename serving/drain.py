@@ -40,6 +40,7 @@ import redis
 from kairos import alerts
 from kairos.landing import LandingStore, hour_prefix, open_landing
 from kairos.settings import Settings, get_settings
+from serving.connection import connect
 from serving.layout import Layout
 
 GROUP = "lake"
@@ -124,7 +125,7 @@ def drain(
 
 def drain_all(settings: Settings | None = None, layout: Layout | None = None) -> list[DrainReport]:
     settings = settings or get_settings()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     landing = open_landing(settings)
     reports = []
     try:

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import redis
 
 from serving import resp, state
+from serving.connection import by_node, connect, is_cluster_client, node_of
 from serving.layout import Layout
 
 BATCH = 2_000
@@ -165,7 +166,7 @@ def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordB
         resp.bulk_column(stamps),
     )
     members = resp.concat(scores, resp.bulk(ids))
-    parts, commands = [resp.payload(hsets)], batch.num_rows
+    zadds: list[tuple[str, bytes]] = []
     for model in pc.unique(models).to_pylist():
         of_model = pc.equal(models, model)
         groups = [(layout.model_scores(run, model), of_model)]
@@ -175,9 +176,17 @@ def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordB
         for key, mask in groups:
             chosen = pc.filter(members, mask)
             head = f"*{2 + 2 * len(chosen)}\r\n$4\r\nZADD\r\n{resp.bulk_text(key)}"
-            parts += [head.encode(), resp.payload(chosen)]
-            commands += 1
-    resp.send(client, b"".join(parts), commands)
+            zadds.append((key, head.encode() + resp.payload(chosen)))
+    if not is_cluster_client(client):  # everything in one round trip
+        data = b"".join([resp.payload(hsets), *(z for _, z in zadds)])
+        resp.send(client, data, batch.num_rows + len(zadds))
+        return batch.num_rows
+    # A cluster: each node gets the rows of its slots, each sorted set goes to its own node.
+    keys = [layout.customer(run, str(c)) for c in ids.to_pylist()]
+    for node, rows in by_node(client, keys):
+        resp.send(node, resp.payload(pc.take(hsets, pa.array(rows))), len(rows))
+    for key, command in zadds:
+        resp.send(node_of(client, key), command, 1)
     return batch.num_rows
 
 
@@ -194,7 +203,7 @@ def write_partition(
     and the summary's ``decile:<n>``, ``segment:<name>`` and ``model:<name>``, so the driver
     needs no second pass over the scores.
     """
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     count = 0
     counters: Counter[str] = Counter()
     try:
@@ -236,8 +245,7 @@ def mirror_consent(
     any channel), which then stands for every channel, as it used to, until the customer's
     next event rebuilds the row.
     """
-    client = redis.Redis.from_url(redis_url)
-    script = client.register_script(state.CONSENT)
+    client = connect(redis_url)
     count = 0
     try:
         for batch in batches:
@@ -248,11 +256,10 @@ def mirror_consent(
                 if not any(times.values()):  # no channel's own time: on the defaults, or old
                     times = dict.fromkeys(channels, data["consent_updated_at"][i])
                 changes = {ch: (bool(data[f"consent_{ch}"][i]), _ms(times[ch])) for ch in channels}
-                script(
-                    keys=[layout.consent(customer)],
-                    args=state.consent_args(ttl_ms, changes),
-                    client=pipe,
-                )
+                # EVAL as a plain command: a cluster pipeline refuses a registered script's
+                # EVALSHA and its own eval(); Redis caches the compiled script by its hash.
+                args = state.consent_args(ttl_ms, changes)
+                pipe.execute_command("EVAL", state.CONSENT, 1, layout.consent(customer), *args)
                 count += 1
             pipe.execute()
     finally:
@@ -293,8 +300,9 @@ def drop_commands(layout: Layout, run: str, customer: str, row: list[Any]) -> li
     return [
         *[("zrem", scored, customer) for scored in layout.scored_in(run, model, segment)],
         ("delete", layout.customer(run, customer)),
-        (
-            "eval",
+        (  # EVAL as a plain command: a (sync) cluster pipeline has no eval() of its own
+            "execute_command",
+            "EVAL",
             state.UNCOUNT,
             1,
             layout.summary(run),

@@ -223,7 +223,9 @@ class Store:
             else self.layout.model_scores(run, model)
         )
         pipe = self.client.pipeline(transaction=False)
-        pipe.exists(self.layout.meta(run), self.layout.model_scores(run, model))
+        # One EXISTS per key: the run's meta and its scores live in different cluster slots.
+        pipe.exists(self.layout.meta(run))
+        pipe.exists(self.layout.model_scores(run, model))
         pipe.zcount(key, min_score, max_score)
         if after is None:  # one more than a page says whether another follows
             pipe.zrange(
@@ -238,8 +240,8 @@ class Store:
             )
         else:
             pipe.zrevrank(key, after)
-        present, total, found = await pipe.execute()
-        if present < 2:
+        has_meta, has_scores, total, found = await pipe.execute()
+        if not (has_meta and has_scores):
             if cursor and not await self.client.exists(self.layout.meta(run)):
                 raise CursorExpired(f"the run this cursor pages ({run}) has expired; start again")
             raise UnknownModel(f"no scores for model {model!r} in run {run}")

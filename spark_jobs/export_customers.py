@@ -33,6 +33,7 @@ from kairos.interval import Interval
 from kairos.landing import open_landing
 from kairos.settings import Settings
 from serving import privacy
+from serving.connection import connect
 from serving.drain import streams
 from serving.layout import Layout
 from spark_jobs import jobs
@@ -128,7 +129,7 @@ def run(
     spark: SparkSession, settings: Settings, interval: Interval
 ) -> list[privacy.PrivacyRequest]:
     """Every pending export request, one after the other; returns them as they ended."""
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     layout = Layout()
     landing = open_landing(settings)
     ended = []

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
-import redis
 from pyspark import TaskContext
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -26,6 +25,7 @@ from kairos.consent import default_consent
 from kairos.interval import Interval
 from kairos.settings import Settings
 from serving import materialize
+from serving.connection import connect
 from serving.layout import Layout
 from spark_jobs import jobs
 from spark_jobs.runner import job_main
@@ -117,7 +117,7 @@ def run(
     if expected == 0:
         print(f"materialize: no scores as of {scored_at:%Y-%m-%d %H:%M}; the live run stays")
         return None
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     began = time.monotonic()
     run_id = materialize.begin_run(client, layout, interval.end, {"rows_expected": expected})
     try:

@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,6 +27,7 @@ from serving.api import admin, audiences, events, health, privacy, scores
 from serving.api.deps import ApiError, Services
 from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware
+from serving.connection import open_async
 from serving.layout import Layout
 from serving.reload import RuleProvider
 from serving.store import NotReady, Store
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(
+        client = await open_async(
             settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0
         )
         app.state.store = Store(

@@ -1,4 +1,9 @@
-"""Serving fixtures: a live run of hand-made scores in a real Redis, API keys per role, the app."""
+"""Serving fixtures: a live run of hand-made scores in a real Redis, API keys per role, the app.
+
+Every test of this layer runs twice: on one redis-server (``[node]``) and on a local
+three-master Redis Cluster (``[cluster]``, ``redis+cluster://``), so the key layout's slots,
+the cluster client and the materializer's per-node writes are exercised, not assumed.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ import redis
 import uvicorn
 from fastapi.testclient import TestClient
 
-from devtools.services import free_port
+from devtools.services import RedisClusterProcess, free_port
 from kairos.settings import Settings
 from serving import auth
 from serving.api import create_app
+from serving.connection import connect, nodes
 from serving.layout import Layout
 from serving.materialize import begin_run, commit_run, write_rows, write_summary
 
@@ -67,6 +73,30 @@ class Api:
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Redis Cluster (three masters) for the session, stopped after it."""
+    cluster = RedisClusterProcess(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster.url
+    cluster.stop()
+
+
+@pytest.fixture(params=["node", "cluster"])
+def redis_server(request: pytest.FixtureRequest, redis_server: str) -> str:
+    """This layer's Redis: the session's single node, or the session's cluster."""
+    return redis_server if request.param == "node" else request.getfixturevalue("redis_cluster")
+
+
+@pytest.fixture
+def redis_client(redis_server: str) -> Iterator[redis.Redis]:
+    """A client of this test's Redis (node or cluster), every node flushed first."""
+    client = connect(redis_server, decode_responses=True)
+    for node in nodes(client):
+        node.flushdb()
+    yield client
+    client.close()
 
 
 @pytest.fixture

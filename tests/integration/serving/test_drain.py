@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 from pyspark.sql import SparkSession
 
 from kairos import alerts, catalog, lake
 from kairos.consent import default_consent
 from kairos.interval import Interval
 from kairos.landing import LocalLanding
+from serving.connection import connect_async
 from serving.drain import drain, drain_all, streams
 from serving.layout import Layout
 from serving.rules import parse_rules
@@ -123,7 +123,7 @@ ALWAYS = parse_rules(
 
 async def decide(api: Api, count: int) -> int:
     """Decisions through the real store (no scores needed for an unconditional rule)."""
-    client = aioredis.Redis.from_url(api.settings.redis_url)
+    client = connect_async(api.settings.redis_url)
     store = Store(client, api.layout, default_consent())
     made = []
     for i in range(count):

@@ -14,6 +14,7 @@ from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
 from serving import materialize
+from serving.connection import connect
 from serving.layout import Layout
 from serving.materialize import MaterializationFailed, begin_run, commit_run, write_rows
 from spark_jobs import materialize_scores
@@ -98,7 +99,7 @@ def test_a_reader_never_sees_a_partial_or_mixed_run(
     stop = threading.Event()
 
     def poll() -> None:
-        reader = redis.Redis.from_url(served.redis_url, decode_responses=True)
+        reader = connect(served.redis_url, decode_responses=True)
         while not stop.is_set():
             run = reader.get(layout.live)
             size = reader.zcard(layout.model_scores(run, "kairos_propensity"))
