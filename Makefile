@@ -93,6 +93,7 @@ bench: setup ## benchmarks: each prints its table, then the batch targets in one
 	@$(PY) bench/gold_history.py
 	@$(PY) bench/dag_hour.py
 	@$(PY) bench/long_interval.py
+	@$(PY) bench/erasure.py
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
 	@$(PY) bench/report.py

@@ -7,7 +7,9 @@
 * ``prune_model_versions``: delete registered versions of the propensity model and the
   segmenter beyond the ``KAIROS_MLFLOW_KEEP_VERSIONS`` newest that no alias points at;
 * ``export_customers``: carry out the pending privacy export requests (``POST
-  /v1/privacy/exports``): one JSON document per customer in the landing store.
+  /v1/privacy/exports``): one JSON document per customer in the landing store;
+* ``erase_customers``: carry out the pending erasure requests (``POST /v1/privacy/erasures``):
+  the customer out of every table, landing file, log and Redis key, verified file by file.
 
 Runs at 03:00 UTC, between hourly runs' busy minutes; every task is safe to repeat. It reads
 the assets the hourly DAG writes (lineage only, it is still time-scheduled).
@@ -31,7 +33,7 @@ settings = get_settings()
 
 with DAG(
     dag_id="kairos_maintenance",
-    description="Daily: Delta OPTIMIZE + VACUUM, Redis run expiry, MLflow clean-up, exports",
+    description="Daily: Delta OPTIMIZE + VACUUM, Redis run expiry, MLflow clean-up, privacy",
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -75,7 +77,12 @@ with DAG(
             print(f"prune_model_versions: {model}: deleted {len(deleted[model])} version(s)")
         return deleted
 
-    spark_task(jobs.MAINTAIN_LAKE)
-    spark_task(jobs.EXPORT_CUSTOMERS)
+    # One Spark job at a time on the lake (an erasure's DELETE conflicts with OPTIMIZE), and
+    # an export asked for before an erasure is written before the customer is gone.
+    (
+        spark_task(jobs.MAINTAIN_LAKE)
+        >> spark_task(jobs.EXPORT_CUSTOMERS)
+        >> spark_task(jobs.ERASE_CUSTOMERS)
+    )
     expire_redis_runs()
     prune_model_versions()

@@ -24,12 +24,19 @@ Layer = Literal["bronze", "silver", "gold"]
 
 @dataclass(frozen=True)
 class Table:
-    """A Delta table: ``<lake_root>/<layer>/<name>``, partitioned by ``partitioning``."""
+    """A Delta table: ``<lake_root>/<layer>/<name>``, partitioned by ``partitioning``.
+
+    ``personal`` are the columns that name a person (an ``*_id``, or text that may hold one:
+    a raw payload, a rejection reason): an erasure deletes the rows they name, and Delta keeps
+    no statistics on them, so the transaction log never holds an id
+    (:func:`kairos.lake.create`).
+    """
 
     layer: Layer
     name: str
     partitioning: tuple[str, ...]
     description: str
+    personal: tuple[str, ...] = ("customer_id",)
 
     @property
     def qualified(self) -> str:
@@ -67,21 +74,28 @@ BRONZE_EVENTS = Table(
     "events",
     ("dt", "hour"),
     "contract-valid landed events, typed, with source file, landed hour and ingest time",
+    ("customer_id", "anonymous_id"),
 )
 QUARANTINE = Table(
     "bronze",
     "events_quarantine",
     ("dt", "hour"),
     "every rejected record: raw payload, violations, reason, stage (contract | expectations)",
+    ("raw", "reason"),  # a reason may quote the rejected value
 )
 SILVER_EVENTS = Table(
     "silver",
     "events",
     ("event_date",),
     "deduplicated by event_id, identity-resolved, sessionized",
+    ("customer_id", "anonymous_id"),
 )
 IDENTITY_MAP = Table(
-    "silver", "identity_map", (), "anonymous_id -> customer_id, earliest link wins"
+    "silver",
+    "identity_map",
+    (),
+    "anonymous_id -> customer_id, earliest link wins",
+    ("anonymous_id", "customer_id"),
 )
 SILVER_CUSTOMERS = Table(
     "silver",

@@ -12,7 +12,7 @@ how the tests check that every job declares the tables it touches (:mod:`spark_j
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,7 +22,8 @@ from kairos.catalog import Table
 from kairos.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql.types import StructField
 
 Mode = Literal["read", "write"]
 
@@ -111,18 +112,53 @@ def live_files(spark: SparkSession, settings: Settings, table: Table) -> int:
 # --- writing -----------------------------------------------------------------------------
 
 
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+_STATS_TYPES = {  # the types Delta keeps min/max statistics of
+    "byte",
+    "short",
+    "integer",
+    "long",
+    "float",
+    "double",
+    "decimal",
+    "string",
+    "date",
+    "timestamp",
+    "timestamp_ntz",
+}
+
+
+def stats_columns(columns: Iterable[StructField], table: Table) -> str:
+    """The columns Delta may keep min/max statistics on: every one but the table's personal
+    columns (an id in a file's statistics would outlive the rows an erasure deletes), its
+    partition columns (their values are in the file's path) and types without statistics."""
+    return ",".join(
+        f"`{f.name}`"
+        for f in columns
+        if f.name not in (*table.personal, *table.partitioning)
+        and f.dataType.typeName() in _STATS_TYPES
+    )
+
+
+def _writer(frame: DataFrame, settings: Settings, table: Table, new: bool) -> DataFrameWriter:
+    writer = frame.write.format("delta").partitionBy(*table.partitioning)
+    if new:  # table properties are set when the table is created
+        writer = writer.option(STATS_COLUMNS, stats_columns(frame.schema.fields, table))
+    return writer
+
+
 def create(frame: DataFrame, settings: Settings, table: Table) -> None:
-    """Write ``frame`` as the table's first version, partitioned as the catalog says."""
+    """Write ``frame`` as the table's first version, partitioned as the catalog says, with no
+    statistics on its personal columns."""
     _note(table, "write")
-    frame.write.format("delta").partitionBy(*table.partitioning).save(table.path(settings))
+    _writer(frame, settings, table, new=True).save(table.path(settings))
 
 
 def append(frame: DataFrame, settings: Settings, table: Table) -> None:
     """Add ``frame``'s rows to the table (created if missing)."""
+    new = not exists(frame.sparkSession, settings, table)
     _note(table, "write")
-    frame.write.format("delta").mode("append").partitionBy(*table.partitioning).save(
-        table.path(settings)
-    )
+    _writer(frame, settings, table, new).mode("append").save(table.path(settings))
 
 
 def replace_where(
@@ -137,11 +173,11 @@ def replace_where(
     ``merge_schema`` lets new columns in ``frame`` be added to the table (gold tables whose
     columns come from definitions).
     """
+    new = not exists(frame.sparkSession, settings, table)
     _note(table, "write")
     (
-        frame.write.format("delta")
+        _writer(frame, settings, table, new)
         .mode("overwrite")
-        .partitionBy(*table.partitioning)
         .option("replaceWhere", predicate)
         .option("mergeSchema", str(merge_schema).lower())
         .save(table.path(settings))
@@ -159,7 +195,8 @@ class Merge:
     """One ``MERGE INTO`` statement's clauses, in Delta SQL over aliases ``t`` and ``s``.
 
     ``update`` / ``insert`` map target columns to source expressions; ``"*"`` for every
-    column (``UPDATE SET *`` / ``INSERT *``); ``None`` leaves the clause out.
+    column (``UPDATE SET *`` / ``INSERT *``); ``None`` leaves the clause out. ``delete``
+    deletes every matched row (``WHEN MATCHED THEN DELETE``, the only matched clause then).
     """
 
     on: str
@@ -167,9 +204,12 @@ class Merge:
     update_when: str | None = None
     insert: Mapping[str, str] | Literal["*"] | None = "*"
     insert_when: str | None = None
+    delete: bool = False
 
     def sql(self, target: str, source: str) -> str:
         clauses = [f"MERGE INTO {target} AS t USING {source} AS s ON {self.on}"]
+        if self.delete:
+            clauses.append("WHEN MATCHED THEN DELETE")
         if self.update is not None:
             when = f" AND ({self.update_when})" if self.update_when else ""
             assignments = (
@@ -195,6 +235,7 @@ class Merged:
 
     inserted: int
     updated: int = 0
+    deleted: int = 0
 
     @property
     def touched(self) -> int:
@@ -230,7 +271,8 @@ def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) ->
         create(frame, settings, table)
         return Merged(inserted=int(last_operation_metrics(spark, settings, table)["numOutputRows"]))
     _note(table, "write")
-    _add_new_columns(spark, settings, table, frame)
+    if clauses.update is not None or clauses.insert is not None:  # a delete writes no columns
+        _add_new_columns(spark, settings, table, frame)
     view = f"kairos_merge_source_{next(_views)}"
     frame.createOrReplaceTempView(view)
     try:
@@ -240,7 +282,9 @@ def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) ->
     if result is None:
         return Merged(inserted=0)
     return Merged(
-        inserted=int(result["num_inserted_rows"]), updated=int(result["num_updated_rows"])
+        inserted=int(result["num_inserted_rows"]),
+        updated=int(result["num_updated_rows"]),
+        deleted=int(result["num_deleted_rows"]),
     )
 
 
@@ -255,3 +299,90 @@ def vacuum(spark: SparkSession, settings: Settings, table: Table, retention_hour
     """Delete files no version newer than ``retention_hours`` references."""
     _note(table, "write")
     spark.sql(f"VACUUM {_sql_path(settings, table)} RETAIN {int(retention_hours)} HOURS").collect()
+
+
+# --- erasure -----------------------------------------------------------------------------
+
+
+def properties(spark: SparkSession, settings: Settings, table: Table) -> dict[str, str]:
+    """The table's properties (``TBLPROPERTIES``)."""
+    row = spark.sql(f"DESCRIBE DETAIL {_sql_path(settings, table)}").select("properties").first()
+    return dict(row["properties"] or {}) if row else {}
+
+
+def keep_no_personal_stats(spark: SparkSession, settings: Settings, table: Table) -> bool:
+    """Stop statistics on the personal columns of a table created before Kairos did
+    (:func:`stats_columns`); True when the property had to be set. Files written before keep
+    their statistics in the transaction log until Delta's log cleanup expires them."""
+    if STATS_COLUMNS in properties(spark, settings, table):
+        return False
+    _note(table, "write")
+    fields = spark.read.format("delta").load(table.path(settings)).schema.fields
+    value = stats_columns(fields, table).replace("'", "")
+    target = _sql_path(settings, table)
+    spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('{STATS_COLUMNS}' = '{value}')").collect()
+    return True
+
+
+def purge(spark: SparkSession, settings: Settings, table: Table) -> int:
+    """Rewrite the files whose rows deletion vectors only mark as deleted (``REORG TABLE ...
+    APPLY (PURGE)``), where the table has deletion vectors on; files rewritten."""
+    if properties(spark, settings, table).get("delta.enableDeletionVectors") != "true":
+        return 0
+    _note(table, "write")
+    row = spark.sql(f"REORG TABLE {_sql_path(settings, table)} APPLY (PURGE)").first()
+    return int(row["metrics"]["numFilesRemoved"]) if row and row["metrics"] else 0
+
+
+def files_matching(
+    spark: SparkSession, settings: Settings, table: Table, pattern: str
+) -> list[str]:
+    """Every file of the table still on storage, of any version, that holds a match of the
+    regex ``pattern``: Parquet data files in their personal columns (deleted rows included:
+    the files are read as plain Parquet, not through Delta), and the transaction log's
+    files (commits, checksums, checkpoints) in their text."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    _note(table, "read")
+    path = table.path(settings)
+    found: set[str] = set()
+    data = (
+        spark.read.option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "*.parquet")
+        .option("mergeSchema", "true")
+        .parquet(path)  # Spark skips the hidden ``_delta_log`` folder
+    )
+    personal = [c for c in table.personal if c in data.columns]
+    if personal:
+        hit = [F.col(c).rlike(pattern) for c in personal]
+        found |= _paths(data.where(_any(hit)))
+    log = spark.read.option("recursiveFileLookup", "true").text(f"{path}/_delta_log")
+    log_files = log.select(F.col("_metadata.file_path").alias("p")).distinct().collect()
+    found |= _paths(log.where(F.col("value").rlike(pattern)))
+    checkpoints = [
+        r["p"] for r in log_files if ".checkpoint" in r["p"] and r["p"].endswith(".parquet")
+    ]
+    if checkpoints:
+        try:
+            parts = spark.read.parquet(*checkpoints)
+        except AnalysisException:  # removed by log cleanup since the listing
+            parts = None
+        if parts is not None:
+            as_text = F.to_json(F.struct(*[F.col(c) for c in parts.columns]))
+            found |= _paths(parts.where(as_text.rlike(pattern)))
+    return sorted(found)
+
+
+def _any(conditions: list[Column]) -> Column:
+    combined = conditions[0]
+    for more in conditions[1:]:
+        combined = combined | more
+    return combined
+
+
+def _paths(frame: DataFrame) -> set[str]:
+    from pyspark.sql import functions as F
+
+    rows = frame.select(F.col("_metadata.file_path").alias("p")).distinct().collect()
+    return {str(r["p"]) for r in rows}

@@ -16,6 +16,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote
 
 from kairos.settings import Settings, get_settings
 
@@ -35,6 +36,12 @@ class LandingStore(Protocol):
 
     def list_keys(self, prefix: str) -> list[str]:
         """Relative keys under ``prefix``, sorted."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (nothing if it is not there)."""
+
+    def key_of(self, location: str) -> str:
+        """The relative key of a full location (as Spark reports a file path)."""
 
 
 class LocalLanding:
@@ -60,6 +67,13 @@ class LocalLanding:
             for p in (base / prefix).rglob("*")
             if p.is_file() and not p.name.startswith(".")
         )
+
+    def delete(self, key: str) -> None:
+        (Path(self.root) / key).unlink(missing_ok=True)
+
+    def key_of(self, location: str) -> str:
+        path = Path(unquote(location.removeprefix("file://").removeprefix("file:")))
+        return str(path.resolve().relative_to(Path(self.root).resolve()))
 
 
 class S3Landing:
@@ -91,6 +105,16 @@ class S3Landing:
         ):
             keys.extend(obj["Key"].removeprefix(strip) for obj in page.get("Contents", []))
         return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def key_of(self, location: str) -> str:
+        for scheme in ("s3a://", "s3://"):
+            base = f"{scheme}{self.bucket}/{self.prefix}".rstrip("/") + "/"
+            if location.startswith(base):
+                return location.removeprefix(base)
+        raise ValueError(f"{location!r} is not under {self.root}")
 
 
 def landed_hours(

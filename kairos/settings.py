@@ -223,6 +223,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Daily maintenance VACUUMs Delta files unreferenced for longer than this.",
     )
+    privacy_hash_salt: str = Field(
+        "kairos",
+        min_length=1,
+        description="Secret salt of the hashed suppression list of erased ids (set one per "
+        "deployment, never change it: a new salt forgets every erasure).",
+    )
     mlflow_keep_versions: int = Field(
         10,
         ge=1,

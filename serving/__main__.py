@@ -5,7 +5,7 @@
     python -m serving summary
     python -m serving keys add --name campaign-tool --role marketing
     python -m serving rules check feature_defs/triggers.yaml
-    python -m serving privacy export c-000042 # a data subject export; privacy status <id>
+    python -m serving privacy export c-000042 # a data subject export (or erase); status <id>
     python -m serving api                      # the HTTP API (make up starts it)
     python -m serving drain                    # Redis Streams -> landing (the DAG does this)
 
@@ -156,14 +156,17 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
 async def _privacy(settings: Settings, args: argparse.Namespace) -> int:
     store = _store(settings)
     try:
-        if args.privacy_command == "export":
-            actor = {"key": f"cli:{getpass.getuser()}", "role": "cli"}
-            made = await privacy.submit(
-                store.client, store.layout, "export", args.customer_id, actor
+        if args.privacy_command in ("export", "erase"):
+            kind, job = (
+                ("export", "export_customers")
+                if args.privacy_command == "export"
+                else ("erasure", "erase_customers")
             )
+            actor = {"key": f"cli:{getpass.getuser()}", "role": "cli"}
+            made = await privacy.submit(store.client, store.layout, kind, args.customer_id, actor)
             print(
-                f"{made.id}: export of {made.customer_id} received; the daily maintenance DAG "
-                "(or python -m spark_jobs.export_customers) carries it out"
+                f"{made.id}: {kind} of {made.customer_id} received; the daily maintenance DAG "
+                f"(or python -m spark_jobs.{job}) carries it out"
             )
         else:
             found = await privacy.get(store.client, store.layout, args.request_id)
@@ -230,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     private_sub = private.add_subparsers(dest="privacy_command", required=True)
     export = private_sub.add_parser("export", help="ask for everything held about a customer")
     export.add_argument("customer_id")
+    erase = private_sub.add_parser(
+        "erase", help="erase a customer from every store (their devices and events too)"
+    )
+    erase.add_argument("customer_id")
     status = private_sub.add_parser("status", help="a request's state")
     status.add_argument("request_id")
     rules = sub.add_parser("rules", help="trigger rules")
@@ -273,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         UnknownModel,
         CursorExpired,
         privacy.UnknownRequest,
+        privacy.InvalidRequest,
     ) as err:
         print(f"serving: {err}", file=sys.stderr)
         return 1

@@ -91,6 +91,8 @@ def _write_batch(
 ) -> None:
     by_hour: dict[datetime, list[tuple[str, str]]] = defaultdict(list)
     for entry_id, values in entries:
+        if not values:  # read before, then deleted (an erasure): acknowledge, write nothing
+            continue
         ident = _text(entry_id)
         millis = int(ident.split("-", 1)[0])
         hour = datetime.fromtimestamp(millis / 1000, UTC).replace(minute=0, second=0, microsecond=0)

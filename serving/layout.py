@@ -91,6 +91,10 @@ class Layout:
     def _customer_state(self, customer_id: str) -> str:
         return f"{self._data}:cust:{{{customer_id}}}"
 
+    def customer_state_match(self, subject: str) -> str:
+        """``SCAN`` pattern of every live state key of a customer (or ``anon:<id>``)."""
+        return f"{self._customer_state(subject)}:*"
+
     def consent(self, customer_id: str) -> str:
         return f"{self._customer_state(customer_id)}:consent"
 
@@ -111,6 +115,19 @@ class Layout:
 
     def privacy_pending(self, kind: str) -> str:
         return f"{self._ctl}:privacy:pending:{kind}"
+
+    def privacy_requests_match(self) -> str:
+        return f"{self._ctl}:privacy:pr-*"
+
+    @property
+    def erased(self) -> str:
+        """Set of the suppression hashes of erased ids (:func:`kairos.erasure.suppression_hash`)."""
+        return f"{self._ctl}:privacy:erased"
+
+    @property
+    def erased_dropped(self) -> str:
+        """Counter of events the API dropped because they name an erased id."""
+        return f"{self._ctl}:privacy:erased_dropped"
 
     @property
     def events_stream(self) -> str:

@@ -5,13 +5,18 @@ A request has a durable state in Redis (control slot), as the large CDPs expose 
     received -> running -> finished | partially_finished | failed
 
 with ``detail`` saying what was done and what is left. The API only records requests
-(``POST /v1/privacy/exports``); ``spark_jobs.export_customers`` (the daily maintenance DAG, or
-by hand) carries them out. Every state change is appended to the audit stream, which the
-drain lands in ``landing/audit/``.
+(``POST /v1/privacy/exports`` and ``/erasures``); ``spark_jobs.export_customers`` and
+``spark_jobs.erase_customers`` (the daily maintenance DAG, or by hand) carry them out. Every
+state change is appended to the audit stream, which the drain lands in ``landing/audit/``.
+
+An erasure that is ``partially_finished`` (files of old table versions still hold the ids
+until VACUUM may delete them) stays pending: the next run checks again and finishes it. Once
+an erasure finishes, no request record names the customer any more: their ``customer_id``
+becomes ``erased:<suppression hash>``.
 
 Keys: ``kairos:{kairos}:privacy:<id>`` (hash: ``kind``, ``customer_id``, ``state``,
-``received_at``, ``updated_at``, ``detail``, ``document``) and
-``kairos:{kairos}:privacy:pending:<kind>`` (sorted set of request ids by time received).
+``received_at``, ``updated_at``, ``detail``, ``document``, ``subjects``, ``model_versions``)
+and ``kairos:{kairos}:privacy:pending:<kind>`` (sorted set of request ids by time received).
 """
 
 from __future__ import annotations
@@ -26,15 +31,20 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
+from kairos.erasure import checked_id
 from serving import state
 from serving.layout import Layout
 
-KINDS = ("export",)
+KINDS = ("export", "erasure")
 STATES = ("received", "running", "finished", "partially_finished", "failed")
-DONE = ("finished", "partially_finished", "failed")
+DONE = ("finished", "failed")  # leave the pending set; partially_finished is checked again
 
 
 class UnknownRequest(LookupError):
+    pass
+
+
+class InvalidRequest(ValueError):
     pass
 
 
@@ -48,6 +58,8 @@ class PrivacyRequest:
     updated_at: str
     detail: str = ""
     document: str = ""  # where the export was written (landing store key), once finished
+    subjects: str = ""  # an unfinished erasure's anonymous ids and progress (JSON), until done
+    model_versions: str = ""  # an erasure's registered versions trained on the customer
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +97,11 @@ async def submit(
 ) -> PrivacyRequest:
     """Record a new request in state ``received`` (the API's whole part)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown privacy request kind {kind!r} (known: {', '.join(KINDS)})")
+        raise InvalidRequest(f"unknown privacy request kind {kind!r} (known: {', '.join(KINDS)})")
+    try:
+        checked_id(customer_id)
+    except ValueError as err:
+        raise InvalidRequest(str(err)) from None
     now = _now()
     request = PrivacyRequest(
         id=f"pr-{secrets.token_hex(8)}",
@@ -126,27 +142,35 @@ def advance(
     request: PrivacyRequest,
     new_state: str,
     detail: str = "",
-    document: str = "",
+    **fields: str,
 ) -> PrivacyRequest:
-    """Move ``request`` to ``new_state`` (audited); a done request leaves the pending set."""
+    """Move ``request`` to ``new_state`` (audited), changing any other ``fields`` too
+    (``document``, ``subjects``...); a done request leaves the pending set."""
     if new_state not in STATES:
         raise ValueError(f"unknown state {new_state!r}")
-    changed = PrivacyRequest(
-        **{**request.as_dict(), "state": new_state, "updated_at": _now(), "detail": detail}
-        | ({"document": document} if document else {})
-    )
+    changes: dict[str, str] = {
+        "state": new_state,
+        "updated_at": _now(),
+        "detail": detail,
+        **fields,
+    }
+    changed = PrivacyRequest(**{**request.as_dict(), **changes})
     pipe = client.pipeline(transaction=True)
-    pipe.hset(
-        layout.privacy_request(request.id),
-        mapping={
-            "state": changed.state,
-            "updated_at": changed.updated_at,
-            "detail": detail,
-            "document": changed.document,
-        },
-    )
+    stored: Any = changes  # redis-py's mapping type is invariant in its key type
+    pipe.hset(layout.privacy_request(request.id), mapping=stored)
     if new_state in DONE:
         pipe.zrem(layout.privacy_pending(request.kind), request.id)
     pipe.xadd(layout.audit_stream, {"audit": _audit(changed, {})})
     pipe.execute()
+    return changed
+
+
+def forget_customer(client: redis.Redis, layout: Layout, customer_id: str, label: str) -> int:
+    """Replace ``customer_id`` by ``label`` in every request that names it (an erasure that
+    finished must not leave the id in its own records); how many requests changed."""
+    changed = 0
+    for key in client.scan_iter(match=layout.privacy_requests_match(), count=1_000):
+        if _text(client.hget(key, "customer_id") or b"") == customer_id:
+            client.hset(key, mapping={"customer_id": label, "subjects": ""})
+            changed += 1
     return changed

@@ -9,14 +9,17 @@ Every landed record of the interval's hours goes to exactly one of the two table
 * **bronze.events_quarantine**: everything else (broken JSON, contract violations), with the
   raw payload, every violation and a one-line reason.
 
-So input records = bronze + quarantine. Rerunning an interval replaces exactly its landed
-hours in both tables (``replaceWhere``), leaving them as one run would.
+So input records = bronze + quarantine + erased: a record naming an erased customer or
+device (on the suppression list, :mod:`spark_jobs.erased`) goes nowhere and is only counted.
+Rerunning an interval replaces exactly its landed hours in both tables (``replaceWhere``),
+leaving them as one run would.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,6 +29,7 @@ from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
 from spark_jobs.contract import event_struct, with_violations
+from spark_jobs.erased import mark_erased, suppression_list
 from spark_jobs.landed import landed_hours, read_landed
 from spark_jobs.runner import job_main
 
@@ -89,18 +93,33 @@ def quarantine_rows(
     )
 
 
-def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[int, int]:
-    """Load the interval's landed hours; returns (bronze rows, quarantined rows)."""
+class Loaded(NamedTuple):
+    bronze: int
+    quarantined: int
+    erased: int = 0  # records dropped because they name an erased id
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> Loaded:
+    """Load the interval's landed hours; returns the rows of each outcome."""
     hours = landed_hours(settings, interval.hours)
     if not hours:
         print(f"bronze.events: nothing landed in {interval}")
-        return 0, 0
+        return Loaded(0, 0)
     ingested_at = datetime.now(UTC)
-    checked = check_contract(read_landed(spark, settings, hours)).persist()
+    named = [F.get_json_object("value", f"$.{c}") for c in ("customer_id", "anonymous_id")]
+    lines = mark_erased(
+        read_landed(spark, settings, hours),
+        named,
+        suppression_list(spark, settings),
+        settings.privacy_hash_salt,
+    )
+    marked = check_contract(lines).persist()
+    checked = marked.where(~F.col("erased"))
     try:
-        counts = checked.groupBy((F.size("violations") == 0).alias("ok")).count().collect()
-        good = next((r["count"] for r in counts if r["ok"]), 0)
-        bad = next((r["count"] for r in counts if not r["ok"]), 0)
+        counts = marked.groupBy("erased", (F.size("violations") == 0).alias("ok")).count().collect()
+        good = sum(r["count"] for r in counts if r["ok"] and not r["erased"])
+        bad = sum(r["count"] for r in counts if not r["ok"] and not r["erased"])
+        erased = sum(r["count"] for r in counts if r["erased"])
         # The interval's landed hours are whole partitions: replacing them is metadata work.
         hours_predicate = interval.landed_partition_predicate()
         lake.replace_where(
@@ -114,12 +133,13 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> tuple[in
         elif lake.exists(spark, settings, catalog.QUARANTINE):  # a rerun may leave rows behind
             lake.delete(spark, settings, catalog.QUARANTINE, stale)
     finally:
-        checked.unpersist()
+        marked.unpersist()
+    dropped = f", dropped {erased:,} naming erased customers" if erased else ""
     print(
-        f"bronze.events: {good:,} rows, quarantined {bad:,}, from {len(hours)} landed hour(s) "
-        f"in {interval}"
+        f"bronze.events: {good:,} rows, quarantined {bad:,}{dropped}, from {len(hours)} landed "
+        f"hour(s) in {interval}"
     )
-    return good, bad
+    return Loaded(good, bad, erased)
 
 
 def main(argv: list[str] | None = None) -> int:

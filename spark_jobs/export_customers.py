@@ -33,11 +33,11 @@ from kairos.interval import Interval
 from kairos.landing import open_landing
 from kairos.settings import Settings
 from serving import privacy
-from serving.connection import connect
 from serving.drain import streams
 from serving.layout import Layout
 from spark_jobs import jobs
 from spark_jobs.runner import job_main
+from spark_jobs.subject_requests import carry_out
 
 JOB = jobs.EXPORT_CUSTOMERS
 
@@ -125,48 +125,34 @@ def serving_state(
     }
 
 
+def export_one(
+    spark: SparkSession,
+    settings: Settings,
+    client: redis.Redis,
+    layout: Layout,
+    request: privacy.PrivacyRequest,
+) -> privacy.PrivacyRequest:
+    """Write one request's document and finish it."""
+    running = privacy.advance(client, layout, request, "running")
+    anonymous, rows = lake_rows(spark, settings, request.customer_id)
+    document = {
+        "request": running.as_dict(),
+        "customer_id": request.customer_id,
+        "anonymous_ids": anonymous,
+        "lake": rows,
+        "serving": serving_state(client, layout, request.customer_id, anonymous),
+    }
+    key = f"privacy/exports/{request.id}.json"
+    open_landing(settings).write_text(key, json.dumps(document, default=str, indent=1))
+    counts = ", ".join(f"{t} {len(r)}" for t, r in rows.items())
+    return privacy.advance(client, layout, running, "finished", f"rows: {counts}", document=key)
+
+
 def run(
     spark: SparkSession, settings: Settings, interval: Interval
 ) -> list[privacy.PrivacyRequest]:
     """Every pending export request, one after the other; returns them as they ended."""
-    client = connect(settings.redis_url)
-    layout = Layout()
-    landing = open_landing(settings)
-    ended = []
-    try:
-        for request in privacy.pending(client, layout, "export"):
-            running = privacy.advance(client, layout, request, "running")
-            try:
-                anonymous, rows = lake_rows(spark, settings, request.customer_id)
-                document = {
-                    "request": running.as_dict(),
-                    "customer_id": request.customer_id,
-                    "anonymous_ids": anonymous,
-                    "lake": rows,
-                    "serving": serving_state(client, layout, request.customer_id, anonymous),
-                }
-                key = f"privacy/exports/{request.id}.json"
-                landing.write_text(key, json.dumps(document, default=str, indent=1))
-                counts = ", ".join(f"{t} {len(r)}" for t, r in rows.items())
-                ended.append(
-                    privacy.advance(client, layout, running, "finished", f"rows: {counts}", key)
-                )
-            except Exception as err:  # the others still run; the job fails at the end
-                ended.append(
-                    privacy.advance(
-                        client, layout, running, "failed", f"{type(err).__name__}: {err}"
-                    )
-                )
-    finally:
-        client.close()
-    for request in ended:
-        print(f"export_customers: {request.id} {request.state} ({request.detail[:200]})")
-    if not ended:
-        print(f"export_customers: no pending export requests ({interval})")
-    failed = [r.id for r in ended if r.state == "failed"]
-    if failed:
-        raise RuntimeError(f"export requests failed: {', '.join(failed)}")
-    return ended
+    return carry_out(spark, settings, interval, "export", export_one)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,6 +113,12 @@ EXPORT_CUSTOMERS = Job(
     "pending privacy export requests -> one JSON document each (lake rows, Redis state)",
     reads=(*catalog.TABLES, catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE, catalog.STREAMS),
 )
+ERASE_CUSTOMERS = Job(
+    "erase_customers",
+    "pending privacy erasure requests: the customer out of every table, file, log and key",
+    reads=(*catalog.TABLES, catalog.PROPENSITY, catalog.SEGMENTER),
+    writes=(*catalog.TABLES, catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE, catalog.STREAMS),
+)
 
 HOURLY: tuple[Job, ...] = (
     BRONZE_EVENTS,
@@ -125,7 +131,7 @@ HOURLY: tuple[Job, ...] = (
     MATERIALIZE_SCORES,
     SILVER_DECISIONS,
 )
-ALL: tuple[Job, ...] = (*HOURLY, MAINTAIN_LAKE, EXPORT_CUSTOMERS)
+ALL: tuple[Job, ...] = (*HOURLY, MAINTAIN_LAKE, EXPORT_CUSTOMERS, ERASE_CUSTOMERS)
 
 
 def by_name(name: str) -> Job:

@@ -41,6 +41,9 @@ class TableMaintenance:
 def maintain_table(
     spark: SparkSession, settings: Settings, table: Table, retention_hours: int
 ) -> TableMaintenance:
+    # A table created before Kairos stopped statistics on personal columns stops them now,
+    # so files written from here on keep no id in the transaction log.
+    lake.keep_no_personal_stats(spark, settings, table)
     before = lake.live_files(spark, settings, table)
     metrics = lake.optimize(spark, settings, table)
     lake.vacuum(spark, settings, table, retention_hours)
@@ -52,14 +55,21 @@ def maintain_table(
     )
 
 
-def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[TableMaintenance]:
+def allow_retention(spark: SparkSession, settings: Settings, job: str) -> int:
+    """The VACUUM retention of the settings, lifting Delta's check when it is below the safe
+    one (with a warning); returns it."""
     retention = settings.vacuum_retention_hours
     if retention < SAFE_RETENTION_HOURS:
         print(
-            f"maintain_lake: vacuum retention {retention}h is below Delta's safe "
+            f"{job}: vacuum retention {retention}h is below Delta's safe "
             f"{SAFE_RETENTION_HOURS}h; readers of older versions may fail"
         )
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    return retention
+
+
+def run(spark: SparkSession, settings: Settings, interval: Interval) -> list[TableMaintenance]:
+    retention = allow_retention(spark, settings, "maintain_lake")
     done = []
     for table in catalog.TABLES:
         if not lake.exists(spark, settings, table):

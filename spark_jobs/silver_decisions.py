@@ -19,6 +19,7 @@ from kairos import catalog, lake
 from kairos.interval import Interval
 from kairos.settings import Settings
 from spark_jobs import jobs
+from spark_jobs.erased import mark_erased, suppression_list
 from spark_jobs.landed import landed_hours, read_landed
 from spark_jobs.runner import job_main
 
@@ -58,7 +59,13 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
     if not hours:
         print(f"silver.decisions: nothing landed in {interval}")
         return 0
-    frame = decisions(read_landed(spark, settings, hours, DATASET)).persist()
+    landed = mark_erased(  # a decision about an erased customer is not brought back
+        read_landed(spark, settings, hours, DATASET),
+        [F.get_json_object("value", "$.customer_id")],
+        suppression_list(spark, settings),
+        settings.privacy_hash_salt,
+    )
+    frame = decisions(landed.where(~F.col("erased"))).persist()
     try:
         lake.replace_where(frame, settings, catalog.DECISIONS, interval.landed_hour_predicate())
         count = frame.count()

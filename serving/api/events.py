@@ -2,6 +2,8 @@
 
 Idempotent by ``event_id``: a retry gets the first answer (``"replayed": true``) and changes
 no counter, cap, session or stream; a retry while the first is still being decided gets 409.
+An event naming an erased customer or device is answered ``"accepted": false, "dropped":
+"erased"`` and counted, and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kairos.events import future_violation
 from serving import auth
 from serving.api.deps import ApiError, App, EventWriter, Redis, json_response
 from serving.api.schemas import ERRORS, ErrorOut, IngestOut, InvalidEventOut, openapi_event_schema
+from serving.erasure import is_erased
 from serving.store import BacklogFull, DuplicateInFlight
 
 
@@ -38,6 +41,19 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
         violations = [future]
     if violations:
         return invalid("; ".join(v.message for v in violations), [v.__dict__ for v in violations])
+    named = [str(event[k]) for k in ("customer_id", "anonymous_id") if event.get(k)]
+    if await is_erased(store.client, store.layout, named, app.settings.privacy_hash_salt):
+        await store.client.incr(store.layout.erased_dropped)
+        app.metrics.dropped.labels("erased").inc()
+        return json_response(
+            {
+                "event_id": event["event_id"],
+                "accepted": False,
+                "replayed": False,
+                "decisions": [],
+                "dropped": "erased",
+            }
+        )
     try:
         ingested = await store.ingest(
             event, app.rules.current(), now, {"key": key.name, "role": key.role}

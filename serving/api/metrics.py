@@ -30,6 +30,12 @@ class Metrics:
             ["rule", "outcome"],
             registry=self.registry,
         )
+        self.dropped = Counter(
+            "kairos_events_dropped",
+            "Events answered but not recorded (reason erased: they name an erased id)",
+            ["reason"],
+            registry=self.registry,
+        )
 
 
 class MetricsMiddleware:

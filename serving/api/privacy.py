@@ -1,7 +1,8 @@
 """``/v1/privacy``: data subject requests (role ``privacy``; ``admin`` may too).
 
 The API records a request and answers its id at once (202); the daily maintenance DAG's
-``export_customers`` task (or ``python -m spark_jobs.export_customers``) carries it out.
+``export_customers`` and ``erase_customers`` tasks (or ``python -m spark_jobs.<task>``) carry
+them out.
 """
 
 from __future__ import annotations
@@ -24,12 +25,26 @@ UNKNOWN: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _public(request: privacy.PrivacyRequest) -> dict[str, Any]:
+    """A request as the API shows it (an unfinished erasure's device ids stay inside)."""
+    return {k: v for k, v in request.as_dict().items() if k != "subjects"}
+
+
 @router.post("/exports", status_code=202, response_model=PrivacyRequestOut, responses=ERRORS)
 async def request_export(body: PrivacyRequestIn, store: Redis, key: PrivacyOfficer) -> Any:
     """Ask for everything Kairos holds about a customer (GDPR Art. 15), as one JSON document."""
     actor = {"key": key.name, "role": key.role}
     made = await privacy.submit(store.client, store.layout, "export", body.customer_id, actor)
-    return json_response(made.as_dict(), status=202)
+    return json_response(_public(made), status=202)
+
+
+@router.post("/erasures", status_code=202, response_model=PrivacyRequestOut, responses=ERRORS)
+async def request_erasure(body: PrivacyRequestIn, store: Redis, key: PrivacyOfficer) -> Any:
+    """Ask for a customer to be erased from every store (GDPR Art. 17): their rows, their
+    devices' events, files, logs and live state; later events naming them are dropped."""
+    actor = {"key": key.name, "role": key.role}
+    made = await privacy.submit(store.client, store.layout, "erasure", body.customer_id, actor)
+    return json_response(_public(made), status=202)
 
 
 @router.get(
@@ -41,7 +56,7 @@ async def request_state(request_id: str, store: Redis, key: PrivacyOfficer) -> A
         found = await privacy.get(store.client, store.layout, request_id)
     except privacy.UnknownRequest as err:
         raise ApiError(404, "unknown_request", str(err)) from None
-    return json_response(found.as_dict())
+    return json_response(_public(found))
 
 
 @router.get(

@@ -88,6 +88,11 @@ class IngestOut(BaseModel):
     decisions: list[DecisionOut] = Field(
         description="One per matching rule tried; outcome send | holdout | no_consent | capped."
     )
+    dropped: str | None = Field(
+        None,
+        description="Why an event was not accepted: `erased` (it names an erased customer or "
+        "device; counted, never recorded).",
+    )
 
 
 class RuleOut(BaseModel):
@@ -116,13 +121,18 @@ class PrivacyRequestIn(BaseModel):
 
 class PrivacyRequestOut(BaseModel):
     id: str
-    kind: str = Field(description="export")
+    kind: str = Field(description="export | erasure")
     customer_id: str
     state: str = Field(description="received | running | finished | partially_finished | failed")
     received_at: str
     updated_at: str
     detail: str = Field(description="What was done, and what is left and why.")
     document: str = Field(description="Where the export was written, once finished.")
+    model_versions: str = Field(
+        "",
+        description="An erasure's registered model versions whose training data held the "
+        "customer (the next training no longer sees them).",
+    )
 
 
 class ReadyOut(BaseModel):

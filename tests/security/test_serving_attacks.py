@@ -15,9 +15,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from kairos.erasure import suppression_hash
 from kairos.events import EventValidator
 from serving.api import create_app
 from serving.drain import drain_all
+from serving.erasure import suppress
 from serving.materialize import begin_run, commit_run, write_rows
 from tests.integration.serving.conftest import SCORED_AT, Api, publish, score_rows
 
@@ -295,3 +297,24 @@ def test_a_deferred_send_tells_the_channel_to_check_consent_again(
     assert post(client, api, withdrawal).status_code == 200
     now = client.get(f"/v1/customers/{customer}/consent", headers=api.auth("ingest"))
     assert now.status_code == 200 and now.json()["consent"][channel] is False
+
+
+def test_an_event_for_an_erased_customer_cannot_bring_them_back(
+    api: Api, client: TestClient
+) -> None:
+    """A producer (or an attacker with an ingest key) replays events of an erased customer
+    and device: each is answered, dropped and counted, and re-creates no state at all."""
+    publish(api.redis, api.layout, ROWS)
+    salt = api.settings.privacy_hash_salt
+    suppress(api.redis, api.layout, [suppression_hash(i, salt) for i in ("c-00004", "a-gone")])
+    as_device = {**event("c-00004"), "anonymous_id": "a-gone"}
+    as_device.pop("customer_id")
+    for body in (event("c-00004"), as_device):
+        answer = post(client, api, body)
+        assert answer.status_code == 200
+        assert answer.json()["accepted"] is False and answer.json()["dropped"] == "erased"
+    assert api.redis.get(api.layout.erased_dropped) == "2"
+    assert not list(api.redis.scan_iter(match=api.layout.customer_state_match("c-00004")))
+    assert not list(api.redis.scan_iter(match=api.layout.customer_state_match("anon:a-gone")))
+    assert api.redis.xlen(api.layout.events_stream) == 0
+    assert post(client, api, event("c-00005")).json()["accepted"]  # everyone else is served

@@ -71,6 +71,24 @@ def test_a_drain_killed_after_writing_neither_loses_nor_doubles(api: Api, tmp_pa
     assert sorted(landed) == sorted(ids)  # the first file was rewritten, not added to
 
 
+def test_an_entry_deleted_after_a_killed_drain_read_it_is_acknowledged_not_landed(
+    api: Api, tmp_path: Path
+) -> None:
+    """An erasure deletes undrained entries, including ones a killed drain had read (still
+    pending in the group): the next drain skips them instead of failing on the empty entry."""
+    ids = fill(api.redis, api.layout, 3)
+    events = streams(api.layout)[0]
+    with pytest.raises(KeyboardInterrupt):
+        drain(api.redis, events, DiesAfterWriting(str(tmp_path / "dead")), batch=10)
+    (first, _), *_ = api.redis.xrange(api.layout.events_stream, count=1)
+    api.redis.xdel(api.layout.events_stream, first)
+    report = drain(api.redis, events, LocalLanding(str(tmp_path / "live")))
+    assert report.entries == 3  # all acknowledged
+    landed = [json.loads(line)["event_id"] for line in landed_lines(tmp_path / "live", "events")]
+    assert landed == ids[1:]
+    assert api.redis.xpending(api.layout.events_stream, "lake")["pending"] == 0
+
+
 def test_the_audit_trail_is_drained_to_the_lake_too(
     api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,8 +27,8 @@ def test_lands_generated_hours_idempotently(
     lines_per_hour = [len(Path(f).read_text().splitlines()) for f in report.files]
     hour = Interval(START + timedelta(hours=1), START + timedelta(hours=2))
 
-    good, bad = bronze_events.run(spark, settings, hour)
-    assert good + bad == lines_per_hour[1]  # every record lands in exactly one table
+    good, bad, erased = bronze_events.run(spark, settings, hour)
+    assert good + bad == lines_per_hour[1] and erased == 0  # each record in exactly one table
     assert bad > 0
     snapshot = {
         t: checksum(lake.read(spark, settings, t).drop("ingested_at"))
@@ -52,4 +52,5 @@ def test_lands_generated_hours_idempotently(
 
 
 def test_empty_interval_writes_nothing(spark: SparkSession, settings: Settings) -> None:
-    assert bronze_events.run(spark, settings, Interval(START, START + timedelta(hours=1))) == (0, 0)
+    empty = Interval(START, START + timedelta(hours=1))
+    assert bronze_events.run(spark, settings, empty) == (0, 0, 0)

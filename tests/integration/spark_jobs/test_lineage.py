@@ -7,7 +7,8 @@ not declared (or declared but never touched) fails the job's test.
 Jobs skip work that has nothing new, so the run is arranged to give every job its whole work:
 the rerun hour gets a new visitor who logs in (new events and a new identity link), training
 starts from an empty registry (it trains), gold runs with a three-day raw horizon so that
-the ten-day lake has settled days to tile, and an export request waits for the export job.
+the ten-day lake has settled days to tile, and an export and an erasure request wait for
+their jobs.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from tests.seeded import LAST_SEEDED_HOUR, copy_of, defs_with_lateness, lake_set
 Touched = dict[str, dict[str, set[Table]]]
 
 
-async def _request_export(redis_url: str, customer: str) -> None:
+async def _request(redis_url: str, kind: str, customer: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
-    await privacy.submit(client, Layout(), "export", customer, {"key": "test"})
+    await privacy.submit(client, Layout(), kind, customer, {"key": "test"})
     await client.aclose()
 
 
@@ -83,8 +84,9 @@ def touched(
             "lookback_hours": 0,
         }
     )
-    # A pending export, so that the export job reads what it declares.
-    asyncio.run(_request_export(redis_server, "c-lineage"))
+    # A pending export and erasure, so that those jobs read and write what they declare.
+    asyncio.run(_request(redis_server, "export", "c-lineage"))
+    asyncio.run(_request(redis_server, "erasure", "c-lineage"))
     found: Touched = {}
     for job in jobs.ALL:
         module = importlib.import_module(job.module)

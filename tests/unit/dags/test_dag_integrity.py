@@ -108,4 +108,10 @@ def test_maintenance_dag_is_daily_and_covers_lake_redis_and_mlflow(dagbag) -> No
         "expire_redis_runs",
         "prune_model_versions",
         "export_customers",
+        "erase_customers",
     }
+    # One Spark job at a time on the lake: an erasure's DELETE would conflict with OPTIMIZE,
+    # and an export asked for before an erasure still sees the customer.
+    lake = dag.get_task("maintain_lake")
+    assert dag.get_task("export_customers").upstream_task_ids == {lake.task_id}
+    assert dag.get_task("erase_customers").upstream_task_ids == {"export_customers"}
