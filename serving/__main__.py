@@ -5,6 +5,7 @@
     python -m serving summary
     python -m serving keys add --name campaign-tool --role marketing
     python -m serving rules check feature_defs/triggers.yaml
+    python -m serving rules pause checkout_nudge discount --reason "losing"   # or unpause
     python -m serving privacy export c-000042 # a data subject export (or erase); status <id>
     python -m serving api                      # the HTTP API (make up starts it)
     python -m serving drain                    # Redis Streams -> landing (the DAG does this)
@@ -27,8 +28,8 @@ from redis.exceptions import RedisError
 
 from kairos.consent import default_consent
 from kairos.settings import Settings, get_settings, printable_url
-from serving import auth, privacy
-from serving.connection import connect_async
+from serving import auth, experiments, privacy
+from serving.connection import connect, connect_async
 from serving.layout import Layout
 from serving.rules import RuleError, load_rules
 from serving.store import CursorExpired, NotReady, Store, UnknownModel
@@ -181,7 +182,31 @@ async def _privacy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _pause(settings: Settings, args: argparse.Namespace) -> int:
+    """Pause or unpause a variant of a rule of the rules file in force."""
+    ruleset = load_rules(settings.triggers_file, settings.feature_defs_dir)
+    rules = {r.name: r for r in ruleset.rules}
+    if args.rule not in rules or args.variant not in {v.name for v in rules[args.rule].variants}:
+        print(f"serving: no variant {args.variant!r} of rule {args.rule!r}", file=sys.stderr)
+        return 1
+    client = connect(settings.redis_url, socket_connect_timeout=2)
+    try:
+        if args.rules_command == "pause":
+            by = f"cli:{getpass.getuser()}"
+            evidence = {"reason": args.reason}
+            done = experiments.pause(client, Layout(), args.rule, args.variant, by, evidence)
+            print(f"{args.rule}/{args.variant}: {'paused' if done else 'was paused already'}")
+        else:
+            done = experiments.unpause(client, Layout(), args.rule, args.variant)
+            print(f"{args.rule}/{args.variant}: {'unpaused' if done else 'was not paused'}")
+    finally:
+        client.close()
+    return 0
+
+
 def _rules(settings: Settings, args: argparse.Namespace) -> int:
+    if args.rules_command in ("pause", "unpause"):
+        return _pause(settings, args)
     path = args.path or settings.triggers_file
     rules = load_rules(path, settings.feature_defs_dir)
     print(f"{path}: {len(rules.rules)} rules valid (version {rules.version})")
@@ -241,6 +266,12 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("request_id")
     rules = sub.add_parser("rules", help="trigger rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    for verb, says in (("pause", "stop choosing"), ("unpause", "choose again")):
+        change = rules_sub.add_parser(verb, help=f"{says} a rule's variant")
+        change.add_argument("rule")
+        change.add_argument("variant")
+        if verb == "pause":
+            change.add_argument("--reason", default="", help="recorded with the pause")
     check = rules_sub.add_parser("check", help="validate a rules file")
     check.add_argument("path", nargs="?")
     api = sub.add_parser("api", help="run the HTTP API")

@@ -116,6 +116,11 @@ class Layout:
     def privacy_pending(self, kind: str) -> str:
         return f"{self._ctl}:privacy:pending:{kind}"
 
+    @property
+    def paused_variants(self) -> str:
+        """Hash: ``<rule>/<variant>`` -> why it is paused (JSON: at, by, evidence)."""
+        return f"{self._ctl}:paused_variants"
+
     def privacy_requests_match(self) -> str:
         return f"{self._ctl}:privacy:pr-*"
 

@@ -57,6 +57,21 @@ class Action(_Strict):
     delay_minutes: int = Field(0, ge=0, le=7 * 24 * 60)
 
 
+class Variant(_Strict):
+    """One arm of a rule's experiment: what it changes in the action (nothing: the action as
+    written), and its share of the customers not held out (``weight``, relative)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    weight: float = Field(1.0, gt=0)
+    template: str | None = Field(None, min_length=1, max_length=128)
+    channel: str | None = None
+    delay_minutes: int | None = Field(None, ge=0, le=7 * 24 * 60)
+
+
+DEFAULT_VARIANT = Variant(name="default")
+HOLDOUT_ARM = "holdout"  # not a variant name: the control group is its own arm
+
+
 class FrequencyCap(_Strict):
     max: int = Field(ge=1)
     per_hours: int = Field(ge=1, le=24 * 365)
@@ -96,6 +111,12 @@ class RuleSpec(_Strict):
     frequency_cap: FrequencyCap | None = None
     holdout: float = Field(0.0, ge=0.0, lt=1.0)
     quiet_hours: QuietHours | None = None
+    # The experiment: its salt (a new one reassigns every customer and starts measuring
+    # afresh), its variants (none: the action alone) and how long after a decision a
+    # purchase counts for it.
+    experiment: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+    variants: tuple[Variant, ...] = ()
+    attribution_hours: int = Field(72, ge=1, le=24 * 90)
 
 
 @dataclass(frozen=True)
@@ -114,12 +135,46 @@ class TriggerRule:
         """The action's channel, then the fallbacks, in the order they are tried."""
         return (self.spec.action.channel, *self.spec.fallback_channels)
 
+    def _uniform(self, purpose: str, customer_id: str) -> float:
+        """A number in [0, 1) fixed by rule, experiment salt, purpose and customer. Without a
+        salt the holdout keeps the hash it always had (rule and customer), so control groups
+        drawn before experiments existed stay as they were."""
+        salt = self.spec.experiment
+        if purpose == "holdout" and not salt:
+            key = f"{self.name}:{customer_id}"
+        else:
+            key = f"{self.name}:{salt}:{purpose}:{customer_id}"
+        digest = hashlib.sha256(key.encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
     def in_holdout(self, customer_id: str) -> bool:
-        """Deterministic control-group membership: a hash of rule and customer, no state."""
+        """Deterministic control-group membership: a hash of rule, experiment salt and
+        customer, no state (without a salt, the hash of rule and customer it always was)."""
         if self.spec.holdout <= 0:
             return False
-        digest = hashlib.sha256(f"{self.name}:{customer_id}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64 < self.spec.holdout
+        return self._uniform("holdout", customer_id) < self.spec.holdout
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        return self.spec.variants or (DEFAULT_VARIANT,)
+
+    def variant_for(self, customer_id: str, paused: frozenset[str] = frozenset()) -> Variant | None:
+        """The customer's variant among those not ``paused``, by weight (a paused variant's
+        share goes to the others); None when every variant is paused."""
+        active = [v for v in self.variants if v.name not in paused]
+        if not active:
+            return None
+        point = self._uniform("variant", customer_id) * sum(v.weight for v in active)
+        for variant in active:
+            point -= variant.weight
+            if point < 0:
+                return variant
+        return active[-1]
+
+    def channels_of(self, variant: Variant) -> tuple[str, ...]:
+        """The variant's channel (or the action's), then the fallbacks, each once."""
+        first = variant.channel or self.spec.action.channel
+        return (first, *[c for c in self.spec.fallback_channels if c != first])
 
 
 @dataclass(frozen=True)
@@ -217,6 +272,17 @@ def parse_rules(document: Any, source: str, feature_defs_dir: str | None = None)
         tried = (spec.action.channel, *spec.fallback_channels)
         if len(set(tried)) != len(tried):
             raise RuleError(f"{where}, field 'fallback_channels': a channel is listed twice")
+        named = [v.name for v in spec.variants]
+        if len(set(named)) != len(named) or HOLDOUT_ARM in named:
+            raise RuleError(
+                f"{where}, field 'variants': names must be distinct and not {HOLDOUT_ARM!r}"
+            )
+        for variant in spec.variants:
+            if variant.channel is not None and variant.channel not in channels:
+                raise RuleError(
+                    f"{where}, field 'variants.{variant.name}.channel': unknown channel "
+                    f"{variant.channel!r} (known: {', '.join(sorted(channels))})"
+                )
         condition = (
             _compile(f"{where}, field 'when'", spec.when, context, names) if spec.when else None
         )

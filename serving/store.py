@@ -25,6 +25,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from serving import state
+from serving.experiments import read_paused
 from serving.layout import Layout
 from serving.materialize import drop_commands
 from serving.rules import RuleSet
@@ -140,6 +141,7 @@ class Store:
         self._meta: dict[str, LiveRun] = {}
         self.pointer_cache_s = pointer_cache_s
         self._pointer: tuple[float, str | None] = (-1e9, None)
+        self._paused: tuple[float, dict[str, frozenset[str]]] = (-1e9, {})
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -154,6 +156,13 @@ class Store:
             raw = await self.client.get(self.layout.live)
             self._pointer = (now, _text(raw) if raw is not None else None)
         return self._pointer[1]
+
+    async def paused(self) -> dict[str, frozenset[str]]:
+        """Each rule's paused variants, re-read at most every ``pointer_cache_s`` seconds."""
+        now = time.monotonic()
+        if now - self._paused[0] >= self.pointer_cache_s:
+            self._paused = (now, await read_paused(self.client, self.layout))
+        return self._paused[1]
 
     async def run_info(self, run: str) -> LiveRun:
         """Metadata of a run (cached: a live run's scored_at and live_at never change)."""
@@ -418,7 +427,11 @@ class Store:
         values = facts(event, scores, session)
         decisions: list[Decision] = []
         now_ms = int(now.timestamp() * 1000)
+        paused = await self.paused()
         for rule in candidates(rules, values):
+            variant = rule.variant_for(customer, paused.get(rule.name, frozenset()))
+            if variant is None:  # every variant of the rule is paused: it is off
+                continue
             cap = rule.spec.frequency_cap
             result = await self.client.eval(
                 state.DECIDE,
@@ -431,11 +444,13 @@ class Store:
                     cap.max if cap else 0,
                     rule.in_holdout(customer),
                     decision_id(str(event["event_id"]), rule.name),
-                    rule.channels,
+                    rule.channels_of(variant),
                     self.defaults,
                 ),
             )
-            decision = make_decision(rule, rules, event, customer, scores, run, now, result)
+            decision = make_decision(
+                rule, rules, event, customer, scores, run, now, result, variant
+            )
             decisions.append(decision)
             if decision.outcome in ("send", "holdout"):
                 break

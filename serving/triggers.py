@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import rule_engine
 
-from serving.rules import RuleSet, TriggerRule
+from serving.rules import DEFAULT_VARIANT, RuleSet, TriggerRule, Variant
 
 SEND, HOLDOUT, NO_CONSENT, CAPPED = "send", "holdout", "no_consent", "capped"
 
@@ -47,6 +47,8 @@ CHANNEL_FIELDS = (
     "recheck_before_send",
     "rules_version",
     "decided_at",
+    "variant",
+    "experiment",
 )
 
 
@@ -70,6 +72,10 @@ class Decision:
     # A send deferred past the decision (a delay, quiet hours): consent was checked now, and
     # the caller must check it again when it sends (GET /v1/customers/{id}/consent).
     recheck_before_send: bool = False
+    # The arm: the rule's variant the customer is assigned to (None when held out), and the
+    # experiment (the rule's salt) the measurement groups decisions by.
+    variant: str | None = None
+    experiment: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,9 +129,13 @@ def matches(rule: TriggerRule, values: Mapping[str, Any]) -> bool:
         return False
 
 
-def send_time(rule: TriggerRule, channel: str, now: datetime) -> tuple[datetime, str]:
-    """When to send: after the action's delay, pushed past the rule's quiet hours."""
-    at = now + timedelta(minutes=rule.spec.action.delay_minutes)
+def send_time(
+    rule: TriggerRule, channel: str, now: datetime, variant: Variant = DEFAULT_VARIANT
+) -> tuple[datetime, str]:
+    """When to send: after the variant's (or the action's) delay, pushed past the rule's
+    quiet hours."""
+    delay = variant.delay_minutes
+    at = now + timedelta(minutes=rule.spec.action.delay_minutes if delay is None else delay)
     quiet = rule.spec.quiet_hours
     if quiet is None or channel not in quiet.channels:
         return at, ""
@@ -176,8 +186,10 @@ def make_decision(
     run: str | None,
     now: datetime,
     script_result: list[Any],
+    variant: Variant = DEFAULT_VARIANT,
 ) -> Decision:
-    """Turn the DECIDE script's answer into a :class:`Decision`."""
+    """Turn the DECIDE script's answer into a :class:`Decision` of the customer's
+    ``variant``."""
     outcome, channel, skipped, used = (
         _text(script_result[0]),
         _text(script_result[1]),
@@ -187,7 +199,7 @@ def make_decision(
     reason = explain(rule, outcome, channel, skipped, used)
     send_at: datetime | None = None
     if outcome == SEND:
-        send_at, note = send_time(rule, channel, now)
+        send_at, note = send_time(rule, channel, now, variant)
         reason += note
     return Decision(
         decision_id=decision_id(str(event["event_id"]), rule.name),
@@ -196,7 +208,7 @@ def make_decision(
         rule=rule.name,
         outcome=outcome,
         channel=channel or None,
-        template=rule.spec.action.template if outcome == SEND else None,
+        template=(variant.template or rule.spec.action.template) if outcome == SEND else None,
         send_at=send_at.isoformat().replace("+00:00", "Z") if send_at else None,
         reason=reason,
         score=float(scores["score"]) if scores else None,
@@ -206,6 +218,8 @@ def make_decision(
         rules_version=rules.version,
         decided_at=now.isoformat().replace("+00:00", "Z"),
         recheck_before_send=send_at is not None and send_at > now,
+        variant=None if outcome == HOLDOUT else variant.name,
+        experiment=rule.spec.experiment,
     )
 
 

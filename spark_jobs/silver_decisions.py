@@ -29,7 +29,8 @@ DATASET = "decisions"
 SCHEMA = (
     "decision_id string, event_id string, customer_id string, rule string, outcome string, "
     "channel string, template string, send_at string, reason string, score double, "
-    "segment string, model_version string, run string, rules_version string, decided_at string"
+    "segment string, model_version string, run string, rules_version string, decided_at string, "
+    "variant string, experiment string"
 )
 
 
@@ -67,7 +68,9 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> int:
     )
     frame = decisions(landed.where(~F.col("erased"))).persist()
     try:
-        lake.replace_where(frame, settings, catalog.DECISIONS, interval.landed_hour_predicate())
+        lake.replace_where(  # merge_schema: decisions landed before variants existed
+            frame, settings, catalog.DECISIONS, interval.landed_hour_predicate(), merge_schema=True
+        )
         count = frame.count()
     finally:
         frame.unpersist()

@@ -95,12 +95,25 @@ class IngestOut(BaseModel):
     )
 
 
+class VariantOut(BaseModel):
+    name: str
+    weight: float
+    template: str
+    channels: list[str]
+    paused: dict[str, Any] | None = Field(
+        None, description="Why it is paused (at, by, evidence), when it is."
+    )
+
+
 class RuleOut(BaseModel):
     name: str
     event_type: str
     when: str | None
     priority: int
     channels: list[str]
+    holdout: float
+    experiment: str
+    variants: list[VariantOut]
 
 
 class RulesOut(BaseModel):

@@ -37,6 +37,8 @@ CHANNEL_FIELDS = {
     "recheck_before_send",
     "rules_version",
     "decided_at",
+    "variant",
+    "experiment",
 }
 _ids = itertools.count()
 

@@ -85,8 +85,13 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(params=["node", "cluster"])
 def redis_server(request: pytest.FixtureRequest, redis_server: str) -> str:
-    """This layer's Redis: the session's single node, or the session's cluster."""
-    return redis_server if request.param == "node" else request.getfixturevalue("redis_cluster")
+    """This layer's Redis: the session's single node, or the session's cluster (a test
+    marked ``node_only`` says why the topology cannot matter to it, and runs once)."""
+    if request.param == "node":
+        return redis_server
+    if marker := request.node.get_closest_marker("node_only"):
+        pytest.skip(f"node only: {marker.args[0]}")
+    return str(request.getfixturevalue("redis_cluster"))
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from kairos.settings import get_settings
+from serving.__main__ import main as cli_main
+from serving.experiments import pause
 from serving.rules import load_rules
 from tests.integration.serving.conftest import Api, publish, score_rows
 
@@ -231,3 +234,91 @@ def test_rules_reload_without_restart_and_survive_a_bad_edit(
     assert len(shown["rules"]) == 3 and shown["last_error"].startswith("triggers.yaml: rule")
     still = client.post("/v1/events", json=event(low), headers=ingest).json()["decisions"][0]
     assert still["template"] == "email_rescue_v2"  # the previous rules stay in force
+
+
+EXPERIMENT = {
+    "version": 1,
+    "rules": [
+        {
+            "name": "checkout_nudge",
+            "event_type": "checkout_started",
+            "action": {"channel": "email", "template": "checkout_help"},
+            "holdout": 0.2,
+            "experiment": "winter-1",
+            "variants": [
+                {"name": "help", "weight": 1},
+                {"name": "discount", "weight": 1, "template": "checkout_discount"},
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+def experiment_api(api: Api) -> Api:
+    Path(api.settings.triggers_file).write_text(yaml.safe_dump(EXPERIMENT))
+    publish(api.redis, api.layout, ROWS)
+    return api
+
+
+def test_variants_are_recorded_and_a_paused_one_is_no_longer_chosen(
+    experiment_api: Api, client: TestClient
+) -> None:
+    api = experiment_api
+    admin = api.auth("admin")
+
+    def decide(customer: str) -> dict[str, Any]:
+        answer = client.post("/v1/events", json=event(customer, "checkout_started"), headers=admin)
+        assert answer.status_code == 200, answer.text
+        (decision,) = answer.json()["decisions"]
+        return decision  # type: ignore[no-any-return]
+
+    customers = [str(r["customer_id"]) for r in ROWS[:120]]
+    first = {c: decide(c) for c in customers}
+    arms = {d["variant"] or "holdout" for d in first.values()}
+    assert arms == {"help", "discount", "holdout"}
+    assert all(d["experiment"] == "winter-1" for d in first.values())
+    discounted = [c for c, d in first.items() if d["variant"] == "discount"]
+    assert all(first[c]["template"] == "checkout_discount" for c in discounted)
+    held = {c for c, d in first.items() if d["outcome"] == "holdout"}
+
+    assert pause(api.redis, api.layout, "checkout_nudge", "discount", "test", {"why": "losing"})
+    again = {c: decide(c) for c in customers}
+    assert {d["variant"] for d in again.values() if d["outcome"] != "holdout"} == {"help"}
+    assert {c for c, d in again.items() if d["outcome"] == "holdout"} == held  # unchanged
+    assert all(again[c]["template"] == "checkout_help" for c in discounted if c not in held)
+
+    pause(api.redis, api.layout, "checkout_nudge", "help", "test", {"why": "test"})
+    answer = client.post("/v1/events", json=event(customers[0], "checkout_started"), headers=admin)
+    assert answer.json()["decisions"] == []  # every variant paused: the rule is off
+
+
+def test_admins_see_why_a_variant_is_paused_and_unpause_it(
+    experiment_api: Api, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, admin = experiment_api, experiment_api.auth("admin")
+    base = "/v1/admin/rules/checkout_nudge/variants"
+    refused = client.post(f"{base}/discount/pause", json={}, headers=api.auth("marketing"))
+    assert refused.status_code == 403
+    assert client.post(f"{base}/nope/pause", json={}, headers=admin).status_code == 404
+    paused = client.post(
+        f"{base}/discount/pause", json={"reason": "spam complaints"}, headers=admin
+    )
+    assert paused.status_code == 200, paused.text
+    (rule,) = paused.json()["rules"]
+    shown = {v["name"]: v["paused"] for v in rule["variants"]}
+    assert shown["help"] is None
+    assert shown["discount"]["reason"] == "spam complaints"
+    assert shown["discount"]["by"] == "admin:admin"
+
+    # The CLI unpauses (and pauses) the same state.
+    monkeypatch.setenv("KAIROS_REDIS_URL", api.settings.redis_url)
+    monkeypatch.setenv("KAIROS_TRIGGERS_FILE", api.settings.triggers_file)
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["rules", "unpause", "checkout_nudge", "discount"]) == 0
+        assert cli_main(["rules", "unpause", "checkout_nudge", "gone"]) == 1
+    finally:
+        get_settings.cache_clear()
+    listed = client.get("/v1/admin/rules", headers=admin).json()["rules"][0]["variants"]
+    assert all(v["paused"] is None for v in listed)

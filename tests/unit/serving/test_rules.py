@@ -130,3 +130,61 @@ def test_version_changes_with_content() -> None:
     changed = copy.deepcopy(document)
     changed["rules"][0]["priority"] = 1
     assert parse_rules(document, "a").version != parse_rules(changed, "a").version
+
+
+VARIANTS = [
+    {"name": "push_now", "weight": 2},
+    {"name": "email_later", "channel": "email", "template": "t2", "delay_minutes": 60},
+]
+
+
+def _experiment(**changes: Any) -> Any:
+    return parse_rules({"rules": [base_rule(variants=VARIANTS, **changes)]}, "r").rules[0]
+
+
+def test_without_a_salt_the_holdout_is_the_hash_it_always_was() -> None:
+    import hashlib
+
+    rule = parse_rules({"rules": [base_rule(holdout=0.3)]}, "r").rules[0]
+    for i in range(200):
+        digest = hashlib.sha256(f"nudge:c-{i}".encode()).digest()
+        assert rule.in_holdout(f"c-{i}") == (int.from_bytes(digest[:8], "big") / 2**64 < 0.3)
+
+
+def test_variants_are_assigned_by_weight_deterministically_and_a_new_salt_reassigns() -> None:
+    rule = _experiment(experiment="spring")
+    names = [rule.variant_for(f"c-{i}").name for i in range(6000)]
+    assert names == [rule.variant_for(f"c-{i}").name for i in range(6000)]
+    assert 0.64 < names.count("push_now") / 6000 < 0.69  # weights 2 : 1
+    renamed = _experiment(experiment="summer")
+    moved = sum(n != renamed.variant_for(f"c-{i}").name for i, n in enumerate(names))
+    assert moved > 1500  # about 4/9 of customers change arm under a new salt
+    held = [rule.in_holdout(f"c-{i}") for i in range(6000)]
+    assert held != [renamed.in_holdout(f"c-{i}") for i in range(6000)]
+
+
+def test_a_paused_variant_gives_its_customers_to_the_others_never_to_the_holdout() -> None:
+    rule = _experiment(experiment="spring")
+    before = {f"c-{i}": rule.variant_for(f"c-{i}").name for i in range(3000)}
+    paused = frozenset({"email_later"})
+    after = {c: rule.variant_for(c, paused).name for c in before}
+    assert set(after.values()) == {"push_now"}
+    assert all(after[c] == "push_now" for c, n in before.items() if n == "push_now")
+    assert [rule.in_holdout(c) for c in before] == [rule.in_holdout(c) for c in before]
+    assert rule.variant_for("c-1", frozenset({"push_now", "email_later"})) is None
+    assert rule.channels_of(rule.variants[1]) == ("email",)  # its channel, then the fallbacks
+    assert rule.channels_of(rule.variants[0]) == ("push", "email")
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ([{"name": "a"}, {"name": "a"}], "distinct"),
+        ([{"name": "holdout"}], "distinct"),
+        ([{"name": "a", "channel": "fax"}], "unknown channel 'fax'"),
+        ([{"name": "a", "weight": 0}], "greater than 0"),
+    ],
+)
+def test_broken_variants_name_the_field(variants: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_rules({"rules": [base_rule(variants=variants)]}, "r")

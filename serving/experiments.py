@@ -1,0 +1,101 @@
+"""Paused variants: the guardrail's (or an admin's) decision that a rule's variant stops being
+chosen, with its evidence, until someone unpauses it.
+
+One hash in the control slot, ``kairos:{kairos}:paused_variants``: field ``<rule>/<variant>``,
+value the pause as JSON (``at``, ``by``, ``evidence``). The API reads it at most every
+``KAIROS_API_POINTER_CACHE_MS`` and assigns a paused variant's customers to the rule's other
+variants (never to the holdout: :meth:`serving.rules.TriggerRule.variant_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+from serving.layout import Layout
+
+
+def _field(rule: str, variant: str) -> str:
+    return f"{rule}/{variant}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(by: str, evidence: Mapping[str, Any]) -> bytes:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    return orjson.dumps({"at": at, "by": by, **evidence})
+
+
+def pause(
+    client: redis.Redis,
+    layout: Layout,
+    rule: str,
+    variant: str,
+    by: str,
+    evidence: Mapping[str, Any],
+) -> bool:
+    """Pause ``rule``'s ``variant``; False when it was paused already (kept as it was)."""
+    return bool(client.hsetnx(layout.paused_variants, _field(rule, variant), _entry(by, evidence)))
+
+
+def unpause(client: redis.Redis, layout: Layout, rule: str, variant: str) -> bool:
+    """Choose ``rule``'s ``variant`` again; False when it was not paused."""
+    return bool(client.hdel(layout.paused_variants, _field(rule, variant)))
+
+
+async def pause_async(
+    client: aioredis.Redis,
+    layout: Layout,
+    rule: str,
+    variant: str,
+    by: str,
+    evidence: Mapping[str, Any],
+) -> bool:
+    """:func:`pause` for the API."""
+    entry = _entry(by, evidence)
+    return bool(await client.hsetnx(layout.paused_variants, _field(rule, variant), entry))
+
+
+async def unpause_async(client: aioredis.Redis, layout: Layout, rule: str, variant: str) -> bool:
+    """:func:`unpause` for the API."""
+    return bool(await client.hdel(layout.paused_variants, _field(rule, variant)))
+
+
+async def pauses_async(
+    client: aioredis.Redis, layout: Layout
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`pauses` for the API."""
+    return _decoded(await client.hgetall(layout.paused_variants))
+
+
+def pauses(client: redis.Redis, layout: Layout) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every pause with its evidence, by (rule, variant)."""
+    return _decoded(client.hgetall(layout.paused_variants))
+
+
+def _decoded(raw: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for key, value in raw.items():
+        rule, _, variant = _text(key).partition("/")
+        found[(rule, variant)] = orjson.loads(value)
+    return found
+
+
+def by_rule(fields: Any) -> dict[str, frozenset[str]]:
+    """``<rule>/<variant>`` fields -> the paused variants of each rule."""
+    found: dict[str, set[str]] = {}
+    for key in fields:
+        rule, _, variant = _text(key).partition("/")
+        found.setdefault(rule, set()).add(variant)
+    return {rule: frozenset(names) for rule, names in found.items()}
+
+
+async def read_paused(client: aioredis.Redis, layout: Layout) -> dict[str, frozenset[str]]:
+    return by_rule(await client.hkeys(layout.paused_variants))
