@@ -135,7 +135,10 @@ def trained_on(
     or after the customer was first seen."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    # The registry named too: MLflow's process-wide registry URI may be another lake's (set
+    # by an earlier job in this process), and the client would search that one.
+    uri = settings.mlflow_tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     found: list[str] = []
     for model in (catalog.PROPENSITY, catalog.SEGMENTER):
         name = model.registered_name(settings)

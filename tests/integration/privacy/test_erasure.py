@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 from pyspark.sql import SparkSession
@@ -174,7 +175,9 @@ def test_an_erased_customer_is_nowhere_and_stays_erased(
         assert made.status_code == 202 and made.json()["kind"] == "erasure"
         request_id = made.json()["id"]
 
-        # With Delta's safe retention, files of the old versions stay for 7 days.
+        # With Delta's safe retention, files of the old versions stay for 7 days. MLflow's
+        # process-wide registry points elsewhere, as an earlier job in a worker may leave it.
+        mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'another-registry.db'}")
         (partial,) = erase_customers.run(spark, settings, LAST_SEEDED_HOUR)
         assert partial.state == "partially_finished", partial.detail
         assert "VACUUM may delete them from" in partial.detail
