@@ -35,6 +35,13 @@ class Erased:
     run_rows: int
     stream_entries: int
 
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(
+            self.state_keys + other.state_keys,
+            self.run_rows + other.run_rows,
+            self.stream_entries + other.stream_entries,
+        )
+
     def __str__(self) -> str:
         return (
             f"redis: {self.state_keys} state key(s), {self.run_rows} run row(s), "

@@ -15,7 +15,8 @@ request, in this order:
 3. **Redis**: their state keys, their rows in every run, their undrained stream entries;
 4. **lake**: ``MERGE ... WHEN MATCHED THEN DELETE`` in every table (by the catalog's
    personal columns: ids, or the raw payload holding one), ``REORG ... APPLY (PURGE)`` where
-   deletion vectors are on, then ``VACUUM`` with ``KAIROS_VACUUM_RETENTION_HOURS``;
+   deletion vectors are on, then ``VACUUM ... LITE`` of the changed tables with
+   ``KAIROS_VACUUM_RETENTION_HOURS``;
 5. **landing files and local logs**: rewritten without the lines that name an id (an export
    document about the customer is deleted whole);
 6. **verification**: every Parquet file of every table, of every version still on storage,
@@ -320,8 +321,10 @@ def what_is_left(left: dict[str, list[str]], erased_at: datetime, retention: int
 
 
 def _vacuum(spark: SparkSession, settings: Settings, tables: list[Table], retention: int) -> None:
+    """VACUUM LITE of the tables the erasure changed: their removed files are in the log (the
+    daily maintenance's full VACUUM also deletes whatever the log has forgotten)."""
     for table in tables:
-        lake.vacuum(spark, settings, table, retention)
+        lake.vacuum(spark, settings, table, retention, lite=True)
 
 
 def erase_one(
@@ -341,6 +344,7 @@ def erase_one(
         erased_at = datetime.fromisoformat(kept["erased_at"])
         done = str(kept["done"])
         present = [t for t in catalog.TABLES if lake.exists(spark, settings, t)]
+        changed = [catalog.table(t) for t in kept["tables"]]
         current = request
     else:
         current = privacy.advance(client, layout, request, "running", "resolving ids")
@@ -362,24 +366,25 @@ def erase_one(
         hashes = subjects.hashes(settings.privacy_hash_salt)
         landing.write_text(f"{erasure.LANDED}{request.id}.txt", "".join(h + "\n" for h in hashes))
         redis_erasure.suppress(client, layout, hashes)
-        redis_erasure.erase(client, layout, subjects.customer, list(subjects.anonymous))
+        erased = redis_erasure.erase(client, layout, subjects.customer, list(subjects.anonymous))
         present = erase_lake(spark, settings, subjects, outcome)
         outcome.landing_files = rewrite_landing(
             landing, landing_files_naming(spark, settings, subjects.pattern), subjects.pattern
         )
         outcome.log_files = rewrite_logs(logs_naming(settings, subjects.pattern), subjects.pattern)
         # Again at the end: a run that was being written meanwhile may have added a row.
-        outcome.redis = str(
-            redis_erasure.erase(client, layout, subjects.customer, list(subjects.anonymous))
-        )
+        erased += redis_erasure.erase(client, layout, subjects.customer, list(subjects.anonymous))
+        outcome.redis = str(erased)
         done = outcome.summary()
-    _vacuum(spark, settings, present, retention)
+        changed = [t for t in present if outcome.deleted.get(t.qualified)]
+    _vacuum(spark, settings, changed, retention)
     left = residue(spark, settings, present, subjects.pattern)
     if left:
         kept = {
             "anonymous": list(subjects.anonymous),
             "erased_at": erased_at.isoformat(),
             "done": done,
+            "tables": [t for t in left if t not in OUTSIDE_LAKE],
         }
         return privacy.advance(
             client,

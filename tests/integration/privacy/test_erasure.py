@@ -184,6 +184,8 @@ def test_an_erased_customer_is_nowhere_and_stays_erased(
         shown = client.get(f"/v1/privacy/requests/{request_id}", headers=api.auth("privacy"))
         assert shown.json()["state"] == "partially_finished" and "subjects" not in shown.json()
         assert "silver.events" in shown.json()["detail"]
+        # their consent, sessions, cap and event answers, and undrained stream entries
+        assert re.search(r"redis: [1-9]\d* state key\(s\), \d+ run row\(s\), [1-9]", partial.detail)
         assert re.search(r"kairos_propensity v\d+", shown.json()["model_versions"])
         # Redis forgot them at once; only the unfinished request still names them.
         assert redis_naming(api, pattern) == [api.layout.privacy_request(request_id)]
