@@ -121,7 +121,13 @@ class RedisClusterProcess:
     def start(self, timeout: float = 20.0) -> RedisClusterProcess:
         import redis
 
-        self.nodes = [self._node() for _ in range(self.masters)]
+        self.nodes = []
+        try:
+            for _ in range(self.masters):
+                self.nodes.append(self._node())
+        except RuntimeError:  # the nodes already started must not outlive the failure
+            self.stop()
+            raise
         ports = [node.port for node in self.nodes]
         clients = [redis.Redis(port=p, host="127.0.0.1") for p in ports]
         share = 16384 // self.masters

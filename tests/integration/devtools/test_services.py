@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from devtools.services import RedisProcess, SparkStandalone, stop_group
+from devtools.services import RedisClusterProcess, RedisProcess, SparkStandalone, stop_group
+from serving.connection import connect, nodes
 
 
 def test_session_redis_answers(redis_client: redis.Redis) -> None:
@@ -54,3 +55,38 @@ def test_a_standalone_cluster_that_fails_to_start_leaves_no_process(tmp_path: Pa
         cluster.start(timeout=0.01)
     assert len(spawned) == 1  # the master; no worker was started
     assert all(proc.poll() is not None for proc in spawned)
+
+
+def test_a_cluster_that_cannot_start_leaves_no_node_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: when a node could not start, the nodes started before it kept running
+    after the test session (two cluster-mode redis-servers were found left over)."""
+    started: list[RedisProcess] = []
+    real_start = RedisProcess.start
+
+    def start_twice(self: RedisProcess, timeout: float = 10.0) -> RedisProcess:
+        if len(started) == 2:
+            raise RuntimeError("redis-server exited before listening")
+        started.append(real_start(self, timeout))
+        return started[-1]
+
+    monkeypatch.setattr(RedisProcess, "start", start_twice)
+    with pytest.raises(RuntimeError):
+        RedisClusterProcess(tmp_path).start()
+    assert len(started) == 2
+    assert all(node.proc is not None and node.proc.poll() is not None for node in started)
+
+
+def test_the_local_cluster_serves_every_slot(tmp_path: Path) -> None:
+    cluster = RedisClusterProcess(tmp_path).start()
+    try:
+        client = connect(cluster.url)
+        for n in range(30):  # keys spread over the three masters
+            client.set(f"k{n}", n)
+        assert sorted(int(client.get(f"k{n}") or -1) for n in range(30)) == list(range(30))
+        assert len(nodes(client)) == 3
+        assert {len(list(node.scan_iter())) > 0 for node in nodes(client)} == {True}
+        client.close()
+    finally:
+        cluster.stop()
