@@ -71,13 +71,8 @@ async def unpause_async(client: aioredis.Redis, layout: Layout, rule: str, varia
 async def pauses_async(
     client: aioredis.Redis, layout: Layout
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """:func:`pauses` for the API."""
-    return _decoded(await client.hgetall(layout.paused_variants))
-
-
-def pauses(client: redis.Redis, layout: Layout) -> dict[tuple[str, str], dict[str, Any]]:
     """Every pause with its evidence, by (rule, variant)."""
-    return _decoded(client.hgetall(layout.paused_variants))
+    return _decoded(await client.hgetall(layout.paused_variants))
 
 
 def _decoded(raw: Any) -> dict[tuple[str, str], dict[str, Any]]:
