@@ -19,7 +19,10 @@ local one), so a task starts in well under a second instead of a JVM each:
 * ``score_customers``: the ``@champion`` scores every consenting customer -> gold.scores;
 * ``materialize_scores``: gold.scores -> a new Redis run, made live only when complete, and
   consent mirrored from silver.customers;
-* ``silver_decisions``: the hour's landed decisions -> silver.decisions (uplift vs holdout).
+* ``silver_decisions``: the hour's landed decisions -> silver.decisions;
+* ``measure_rules`` (after silver_decisions and silver_events): each trigger against its
+  holdout -> gold.decision_outcomes and gold.rule_performance; pauses a variant that loses
+  sales and alerts on it and on sample-ratio mismatch; publishes the reports to Redis.
 
 Every task is idempotent for its interval, so clearing or backfilling hours is safe:
 ``airflow backfill create --dag-id kairos_hourly --from-date ... --to-date ...
@@ -93,6 +96,9 @@ with DAG(
         )
     ]
     decisions = spark_task(jobs.SILVER_DECISIONS)
+    measure = spark_task(jobs.MEASURE_RULES)
+    silver_events = pipeline[2]
 
     chain(drain, *pipeline)
     drain >> decisions
+    [decisions, silver_events] >> measure

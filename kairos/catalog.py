@@ -64,7 +64,7 @@ class Model:
 class Keyspace:
     """A part of Redis that jobs write or drain (see docs/redis-layout.md)."""
 
-    name: Literal["scores", "consent", "streams"]
+    name: Literal["scores", "consent", "streams", "experiments"]
 
 
 Dataset = Table | Model | Keyspace
@@ -130,6 +130,19 @@ SCORES = Table(
     ("scored_at",),
     "customer, model name and version, score, decile, RFM segment, scored_at",
 )
+DECISION_OUTCOMES = Table(
+    "gold",
+    "decision_outcomes",
+    (),
+    "per rule experiment and customer: first exposure, arm, window, mixed, purchases, revenue",
+)
+RULE_PERFORMANCE = Table(
+    "gold",
+    "rule_performance",
+    (),
+    "per rule, experiment, arm and hour end: customers, conversions, lift, SRM, status",
+    (),  # aggregates: no column names a person
+)
 
 TABLES: tuple[Table, ...] = (
     BRONZE_EVENTS,
@@ -142,13 +155,17 @@ TABLES: tuple[Table, ...] = (
     FEATURE_TILES,
     SCORES,
     DECISIONS,
+    DECISION_OUTCOMES,
+    RULE_PERFORMANCE,
 )
+PERSONAL_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.personal)
 
 PROPENSITY = Model("propensity")
 SEGMENTER = Model("segmenter")
 SCORES_KEYSPACE = Keyspace("scores")
 CONSENT_KEYSPACE = Keyspace("consent")
 STREAMS = Keyspace("streams")
+EXPERIMENTS = Keyspace("experiments")  # paused variants, the published performance reports
 
 
 def table(qualified: str) -> Table:

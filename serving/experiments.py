@@ -1,10 +1,16 @@
-"""Paused variants: the guardrail's (or an admin's) decision that a rule's variant stops being
-chosen, with its evidence, until someone unpauses it.
+"""Paused variants and published performance reports, in the control slot.
+
+A paused variant is the guardrail's (or an admin's) decision that a rule's variant stops
+being chosen, with its evidence, until someone unpauses it.
 
 One hash in the control slot, ``kairos:{kairos}:paused_variants``: field ``<rule>/<variant>``,
 value the pause as JSON (``at``, ``by``, ``evidence``). The API reads it at most every
 ``KAIROS_API_POINTER_CACHE_MS`` and assigns a paused variant's customers to the rule's other
 variants (never to the holdout: :meth:`serving.rules.TriggerRule.variant_for`).
+
+The hourly measurement (``spark_jobs.measure_rules``) publishes each rule's latest report to
+``kairos:{kairos}:performance`` (field: the rule; value: JSON ``as_of``, ``experiment``,
+``rows``), which the API and ``python -m serving performance`` show.
 """
 
 from __future__ import annotations
@@ -66,6 +72,47 @@ async def pause_async(
 async def unpause_async(client: aioredis.Redis, layout: Layout, rule: str, variant: str) -> bool:
     """:func:`unpause` for the API."""
     return bool(await client.hdel(layout.paused_variants, _field(rule, variant)))
+
+
+def pauses(client: redis.Redis, layout: Layout) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every pause with its evidence, by (rule, variant)."""
+    return _decoded(client.hgetall(layout.paused_variants))
+
+
+def paused(client: redis.Redis, layout: Layout) -> dict[str, frozenset[str]]:
+    """The paused variants of each rule."""
+    return by_rule(client.hkeys(layout.paused_variants))
+
+
+def paused_since(client: redis.Redis, layout: Layout) -> dict[tuple[str, str], datetime]:
+    """When each pause took effect (UTC): the guardrail's at the end of the hour it judged
+    (``as_of`` in its evidence), a person's when they asked (``at``)."""
+    found = {}
+    for key, entry in pauses(client, layout).items():
+        since = datetime.fromisoformat(
+            str(entry.get("as_of") or entry["at"]).replace("Z", "+00:00")
+        )
+        found[key] = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return found
+
+
+def publish(client: redis.Redis, layout: Layout, reports: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace the published report of each rule in ``reports`` (others are kept)."""
+    if reports:
+        client.hset(
+            layout.performance, mapping={rule: orjson.dumps(r) for rule, r in reports.items()}
+        )
+
+
+async def report_async(client: aioredis.Redis, layout: Layout, rule: str) -> dict[str, Any] | None:
+    """The published report of ``rule``, None if it has none yet."""
+    raw = await client.hget(layout.performance, rule)
+    return None if raw is None else dict(orjson.loads(raw))
+
+
+def reports(client: redis.Redis, layout: Layout) -> dict[str, dict[str, Any]]:
+    """Every published report, by rule (for the CLI)."""
+    return {_text(k): orjson.loads(v) for k, v in client.hgetall(layout.performance).items()}
 
 
 async def pauses_async(

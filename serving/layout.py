@@ -121,6 +121,11 @@ class Layout:
         """Hash: ``<rule>/<variant>`` -> why it is paused (JSON: at, by, evidence)."""
         return f"{self._ctl}:paused_variants"
 
+    @property
+    def performance(self) -> str:
+        """Hash: rule -> its latest performance report (JSON: as_of, experiment, rows)."""
+        return f"{self._ctl}:performance"
+
     def privacy_requests_match(self) -> str:
         return f"{self._ctl}:privacy:pr-*"
 

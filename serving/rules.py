@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kairos.consent import default_consent
 from kairos.events import event_types, load_schema
+from kairos.performance import HOLDOUT
 
 RULES_FILE = "triggers.yaml"
 
@@ -69,7 +70,7 @@ class Variant(_Strict):
 
 
 DEFAULT_VARIANT = Variant(name="default")
-HOLDOUT_ARM = "holdout"  # not a variant name: the control group is its own arm
+HOLDOUT_ARM = HOLDOUT  # not a variant name: the control group is its own arm
 
 
 class FrequencyCap(_Strict):
@@ -170,6 +171,16 @@ class TriggerRule:
             if point < 0:
                 return variant
         return active[-1]
+
+    def shares(self) -> dict[str, float]:
+        """The configured share of customers of each arm: the holdout's, and the rest split
+        between the variants by weight (before any pause)."""
+        total = sum(v.weight for v in self.variants)
+        treated = 1.0 - self.spec.holdout
+        shares = {v.name: treated * v.weight / total for v in self.variants}
+        if self.spec.holdout > 0:
+            shares[HOLDOUT_ARM] = self.spec.holdout
+        return shares
 
     def channels_of(self, variant: Variant) -> tuple[str, ...]:
         """The variant's channel (or the action's), then the fallbacks, each once."""

@@ -10,17 +10,19 @@ The unit is the customer, not the decision (as experimentation tools count):
    alike; later decisions add no rows. A customer exposed to more than one arm inside their
    window is **mixed**: excluded from the comparison, and counted;
 3. their **outcome**: converted (at most once) and revenue, from their purchases inside the
-   window (none before the decision, none after it closes). A window still open at ``as_of``
-   is not **complete** and does not count yet.
+   window (none before the decision, none after it closes). A window still open at an
+   instant does not count at that instant (:func:`sums_as_of`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from kairos.interval import naive_utc
 from serving.rules import DEFAULT_VARIANT, HOLDOUT_ARM
 
 KEY = ("rule", "experiment", "customer_id")
@@ -71,10 +73,10 @@ def first_exposures(exposed: DataFrame, windows: DataFrame) -> DataFrame:
     )
 
 
-def outcomes(first: DataFrame, purchases: DataFrame, as_of: datetime) -> DataFrame:
+def outcomes(first: DataFrame, purchases: DataFrame) -> DataFrame:
     """First exposures + purchases (``customer_id, occurred_at, revenue``) -> outcomes:
-    ``converted``, ``purchases``, ``revenue`` inside the window, and ``complete`` (the window
-    has closed by ``as_of``)."""
+    ``converted``, ``purchases``, ``revenue`` inside each window. Whether a window has closed
+    is a question of the instant asked (:func:`sums_as_of`), so a row does not depend on it."""
     bought = (
         first.select(*KEY, "first_decided_at", "window_end")
         .join(purchases.alias("p"), "customer_id")
@@ -88,24 +90,58 @@ def outcomes(first: DataFrame, purchases: DataFrame, as_of: datetime) -> DataFra
             F.sum(F.coalesce(F.col("p.revenue"), F.lit(0.0))).alias("revenue"),
         )
     )
-    cutoff = F.lit(as_of.replace(tzinfo=None)).cast("timestamp")
     return (
         first.join(bought, list(KEY), "left")
         .fillna({"purchases": 0, "revenue": 0.0})
         .withColumn("converted", F.col("purchases") > 0)
-        .withColumn("complete", F.col("window_end") <= cutoff)
     )
 
 
-def arm_sums(outcome: DataFrame) -> DataFrame:
-    """Outcomes -> per rule, experiment and arm: the complete, unmixed customers' sums
-    (``customers, conversions, revenue, revenue_squares``) and the mixed customers left out."""
-    counted = F.col("complete") & ~F.col("mixed")
-    return outcome.groupBy("rule", "experiment", "arm").agg(
+def _next_hour_end(column: str, inclusive: bool) -> Column:
+    """The first hour end ``T`` with ``column <= T`` (``inclusive``) or ``column < T``."""
+    hour = F.date_trunc("hour", F.col(column))
+    later = hour + F.expr("INTERVAL 1 HOUR")
+    return F.when(F.lit(inclusive) & (hour == F.col(column)), hour).otherwise(later)
+
+
+def sums_as_of(outcome: DataFrame, hour_ends: Sequence[datetime]) -> DataFrame:
+    """Outcomes -> per rule, experiment, arm and ``as_of`` in ``hour_ends``: the sums the
+    statistics need over the customers whose window had closed by then and who stayed in one
+    arm (``customers, conversions, revenue, revenue_squares``), the mixed customers left out
+    (``mixed_excluded``) and the windows still open (``open_windows``).
+
+    Each outcome is counted once into the hour its window closes (and the hour it opened);
+    the sums at an instant are the running totals of those hours, so many hour ends cost one
+    pass over the outcomes, not one each.
+    """
+    group = ["rule", "experiment", "arm"]
+    counted = ~F.col("mixed")
+    closed = outcome.groupBy(*group, _next_hour_end("window_end", True).alias("hour")).agg(
         F.sum(counted.cast("long")).alias("customers"),
         F.sum((counted & F.col("converted")).cast("long")).alias("conversions"),
         F.sum(F.when(counted, F.col("revenue")).otherwise(0.0)).alias("revenue"),
         F.sum(F.when(counted, F.col("revenue") ** 2).otherwise(0.0)).alias("revenue_squares"),
-        F.sum((F.col("complete") & F.col("mixed")).cast("long")).alias("mixed_excluded"),
-        F.sum((~F.col("complete")).cast("long")).alias("open_windows"),
+        F.sum(F.col("mixed").cast("long")).alias("mixed_excluded"),
+        F.count(F.lit(1)).alias("closed"),
+    )
+    opened = outcome.groupBy(*group, _next_hour_end("first_decided_at", False).alias("hour")).agg(
+        F.count(F.lit(1)).alias("opened")
+    )
+    hours = closed.unionByName(opened, allowMissingColumns=True)
+    ends = outcome.sparkSession.createDataFrame(
+        [(naive_utc(t),) for t in hour_ends], "as_of timestamp"
+    )
+    totals = [
+        F.coalesce(F.sum(c), F.lit(0)).alias(c)
+        for c in ("customers", "conversions", "mixed_excluded")
+    ] + [F.coalesce(F.sum(c), F.lit(0.0)).alias(c) for c in ("revenue", "revenue_squares")]
+    return (
+        hours.join(F.broadcast(ends), F.col("hour") <= F.col("as_of"))
+        .groupBy(*group, "as_of")
+        .agg(
+            *totals,
+            (F.coalesce(F.sum("opened"), F.lit(0)) - F.coalesce(F.sum("closed"), F.lit(0))).alias(
+                "open_windows"
+            ),
+        )
     )

@@ -203,7 +203,7 @@ def erase_lake(
     erased = spark.createDataFrame(
         [(i, erasure.id_pattern([i])) for i in subjects.ids], "id string, pattern string"
     )
-    present = [t for t in catalog.TABLES if lake.exists(spark, settings, t)]
+    present = [t for t in catalog.PERSONAL_TABLES if lake.exists(spark, settings, t)]
     for table in present:
         lake.keep_no_personal_stats(spark, settings, table)
         merged = lake.merge(
@@ -343,7 +343,7 @@ def erase_one(
         subjects = Subjects(request.customer_id, tuple(kept["anonymous"]))
         erased_at = datetime.fromisoformat(kept["erased_at"])
         done = str(kept["done"])
-        present = [t for t in catalog.TABLES if lake.exists(spark, settings, t)]
+        present = [t for t in catalog.PERSONAL_TABLES if lake.exists(spark, settings, t)]
         changed = [catalog.table(t) for t in kept["tables"]]
         current = request
     else:

@@ -101,6 +101,17 @@ SILVER_DECISIONS = Job(
     "landed trigger decisions -> silver.decisions (one per decision_id)",
     writes=(catalog.DECISIONS,),
 )
+MEASURE_RULES = Job(
+    "measure_rules",
+    "decisions and purchases -> each rule's outcomes, lift vs holdout; pause losing variants",
+    reads=(
+        catalog.DECISIONS,
+        catalog.SILVER_EVENTS,
+        catalog.DECISION_OUTCOMES,
+        catalog.EXPERIMENTS,
+    ),
+    writes=(catalog.DECISION_OUTCOMES, catalog.RULE_PERFORMANCE, catalog.EXPERIMENTS),
+)
 MAINTAIN_LAKE = Job(
     "maintain_lake",
     "OPTIMIZE and VACUUM every Delta table",
@@ -116,8 +127,13 @@ EXPORT_CUSTOMERS = Job(
 ERASE_CUSTOMERS = Job(
     "erase_customers",
     "pending privacy erasure requests: the customer out of every table, file, log and key",
-    reads=(*catalog.TABLES, catalog.PROPENSITY, catalog.SEGMENTER),
-    writes=(*catalog.TABLES, catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE, catalog.STREAMS),
+    reads=(*catalog.PERSONAL_TABLES, catalog.PROPENSITY, catalog.SEGMENTER),
+    writes=(
+        *catalog.PERSONAL_TABLES,
+        catalog.SCORES_KEYSPACE,
+        catalog.CONSENT_KEYSPACE,
+        catalog.STREAMS,
+    ),
 )
 
 HOURLY: tuple[Job, ...] = (
@@ -130,6 +146,7 @@ HOURLY: tuple[Job, ...] = (
     SCORE_CUSTOMERS,
     MATERIALIZE_SCORES,
     SILVER_DECISIONS,
+    MEASURE_RULES,
 )
 ALL: tuple[Job, ...] = (*HOURLY, MAINTAIN_LAKE, EXPORT_CUSTOMERS, ERASE_CUSTOMERS)
 

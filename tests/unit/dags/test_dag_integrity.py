@@ -71,6 +71,9 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     assert dag.get_task("silver_decisions").upstream_task_ids == {"drain_streams"}
+    # measured once the hour's decisions and purchases are in silver
+    measure = dag.get_task("measure_rules").upstream_task_ids
+    assert measure == {"silver_decisions", "silver_events"}
     for job in jobs.ALL:
         dag_of_job = dagbag.dags[
             "kairos_maintenance" if job not in jobs.HOURLY else "kairos_hourly"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.attribution import arm_sums, exposures, first_exposures, outcomes
+from spark_jobs.attribution import exposures, first_exposures, outcomes, sums_as_of
 
 T0 = datetime(2026, 11, 2, 10)
 DECISIONS = (
@@ -56,7 +56,7 @@ def measured(spark: SparkSession) -> dict[str, dict[str, object]]:
     windows = spark.createDataFrame([("nudge", 24)], "rule string, attribution_hours int")
     exposed = exposures(spark.createDataFrame(decisions, DECISIONS))
     first = first_exposures(exposed, windows)
-    rows = outcomes(first, spark.createDataFrame(purchases, PURCHASES), at(72)).collect()
+    rows = outcomes(first, spark.createDataFrame(purchases, PURCHASES)).collect()
     return {f"{r['experiment']}/{r['customer_id']}": r.asDict() for r in rows}
 
 
@@ -79,15 +79,26 @@ def test_only_purchases_inside_the_window_count(measured: dict[str, dict]) -> No
 def test_mixed_inside_the_window_only_and_open_windows_wait(measured: dict[str, dict]) -> None:  # type: ignore[type-arg]
     assert measured["x1/c-m"]["mixed"] and measured["x1/c-m"]["arms"] == 2
     assert not measured["x1/c-l"]["mixed"]  # the holdout came after its window closed
-    assert not measured["x1/c-o"]["complete"] and measured["x1/c-a"]["complete"]
 
 
-def test_arm_sums_count_complete_unmixed_customers(spark: SparkSession, measured: dict) -> None:  # type: ignore[type-arg]
+def test_sums_count_closed_unmixed_customers_at_each_instant(
+    spark: SparkSession,
+    measured: dict,  # type: ignore[type-arg]
+) -> None:
     frame = spark.createDataFrame(list(measured.values()))
-    sums = {(r["experiment"], r["arm"]): r.asDict() for r in arm_sums(frame).collect()}
-    a = sums[("x1", "a")]
+    rows = sums_as_of(frame, [at(72) - timedelta(minutes=0), at(24), at(90)]).collect()
+    sums = {(r["experiment"], r["arm"], r["as_of"]): r.asDict() for r in rows}
+    a = sums[("x1", "a", at(72))]
     assert (a["customers"], a["conversions"], a["revenue"]) == (1, 1, 50.0)
     assert a["mixed_excluded"] == 1 and a["open_windows"] == 1  # c-m, c-o
-    h = sums[("x1", "holdout")]
+    h = sums[("x1", "holdout", at(72))]
     assert (h["customers"], h["conversions"], h["revenue_squares"]) == (1, 1, 2500.0)
-    assert sums[("x1", "b")]["customers"] == 1
+    assert sums[("x1", "b", at(72))]["customers"] == 1
+    # At 24 h only the windows opened at 0 h have closed (exactly then: window_end <= as_of);
+    # c-h's (1 h to 25 h) is still open.
+    assert sums[("x1", "a", at(24))]["customers"] == 1
+    assert sums[("x1", "holdout", at(24))]["customers"] == 0
+    assert sums[("x1", "holdout", at(24))]["open_windows"] == 1
+    # At 90 h, c-o's window (60 h to 84 h) has closed too: it bought, inside.
+    late = sums[("x1", "a", at(90))]
+    assert (late["customers"], late["conversions"], late["open_windows"]) == (2, 2, 0)
