@@ -7,7 +7,9 @@ rate, revenue per customer, and for each variant its lift over the holdout on co
 p-value) and on revenue per customer; the rule's sample-ratio test; and the variant's status:
 
 * ``collecting``, ``srm``, ``winning``, ``losing``, ``inconclusive``: :func:`kairos.lift.verdict`;
-* ``paused``: the variant is paused (by the guardrail or an admin), whatever the figures say;
+* ``paused``: the variant is paused (by the guardrail or an admin), whatever the figures say
+  (``verdict`` keeps what they say);
+* ``unconfigured``: the rule or its experiment is no longer in the rules file;
 * ``control``: the holdout's own row.
 
 Shares: the holdout keeps its configured share; the variants split the rest by weight. Once a
@@ -94,19 +96,17 @@ def report(
     for arm in sorted(arms, key=lambda a: (a != HOLDOUT, a)):
         sums = arms[arm]
         conversion = revenue = None
-        status = "control"
+        judged = "control"
         if arm != HOLDOUT:
             if sums.customers >= 2 and holdout.customers >= 2:
                 conversion = lift(sums, holdout, "conversion")
                 revenue = lift(sums, holdout, "revenue")
-            if arm in paused:
-                status = "paused"
-            elif srm is None:
-                status = "unconfigured"
+            if srm is None:
+                judged = "unconfigured"
             elif conversion is None:
-                status = "collecting"
+                judged = "collecting"
             else:
-                status = verdict([sums, holdout], srm, conversion.sequential_interval)
+                judged = verdict([sums, holdout], srm, conversion.sequential_interval)
         rows.append(
             {
                 "arm": arm,
@@ -124,7 +124,8 @@ def report(
                 **_lift_fields(revenue, "revenue_"),
                 "srm_p_value": None if srm is None else srm.p_value,
                 "srm": None if srm is None else srm.flagged,
-                "status": status,
+                "verdict": judged,
+                "status": "paused" if arm in paused else judged,
             }
         )
     return rows

@@ -6,6 +6,7 @@
     python -m serving keys add --name campaign-tool --role marketing
     python -m serving rules check feature_defs/triggers.yaml
     python -m serving rules pause checkout_nudge discount --reason "losing"   # or unpause
+    python -m serving performance cart_rescue_high_intent   # each rule vs its holdout
     python -m serving privacy export c-000042 # a data subject export (or erase); status <id>
     python -m serving api                      # the HTTP API (make up starts it)
     python -m serving drain                    # Redis Streams -> landing (the DAG does this)
@@ -23,6 +24,7 @@ import csv
 import getpass
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -204,6 +206,62 @@ def _pause(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
+
+
+def performance_table(report: dict[str, Any]) -> list[str]:
+    """A rule's report (:func:`serving.experiments.with_pauses`) as lines of text; lifts in
+    percentage points of conversion rate."""
+    rows = report["rows"]
+    if not rows:
+        return [f"{report['rule']}: not measured yet (the hourly measure_rules job publishes it)"]
+    srm = rows[0]["srm_p_value"]
+    lines = [
+        f"{report['rule']}  experiment {report['experiment'] or '-'}  as of {report['as_of']}  "
+        f"SRM p {'-' if srm is None else f'{srm:.3g}'}",
+        f"  {'arm':<14} {'customers':>9} {'conv':>6} {'rev/cust':>8} {'lift pp':>7} "
+        f"{'95% fixed':>15} {'95% sequential':>15} {'p':>7}  status",
+    ]
+    for row in rows:
+        rate = row["conversion_rate"]
+        spend = row["revenue_per_customer"]
+        fixed = seq = p_value = "-"
+        if row["lift"] is not None:
+            fixed = f"[{_points(row['lift_low'])}, {_points(row['lift_high'])}]"
+            seq = f"[{_points(row['sequential_low'])}, {_points(row['sequential_high'])}]"
+            p_value = f"{row['p_value']:.3g}"
+        lines.append(
+            f"  {row['arm']:<14} {row['customers']:>9,} "
+            f"{'-' if rate is None else f'{rate:.1%}':>6} "
+            f"{'-' if spend is None else f'{spend:.2f}':>8} {_points(row['lift']):>7} "
+            f"{fixed:>15} {seq:>15} {p_value:>7}  {row['status']}"
+        )
+    left_out = sum(r["mixed_excluded"] for r in rows)
+    waiting = sum(r["open_windows"] for r in rows)
+    lines.append(f"  left out: {left_out:,} in more than one arm; {waiting:,} windows still open")
+    return lines
+
+
+def _performance(settings: Settings, args: argparse.Namespace) -> int:
+    """Each rule (or one) against its holdout, from the last hourly measurement."""
+    names = [r.name for r in load_rules(settings.triggers_file, settings.feature_defs_dir).rules]
+    if args.rule and args.rule not in names:
+        print(f"serving: no rule {args.rule!r} in {settings.triggers_file}", file=sys.stderr)
+        return 1
+    client = connect(settings.redis_url, socket_connect_timeout=2)
+    try:
+        published = experiments.reports(client, Layout())
+        paused = experiments.pauses(client, Layout())
+    finally:
+        client.close()
+    for name in [args.rule] if args.rule else names:
+        print(
+            "\n".join(performance_table(experiments.with_pauses(name, published.get(name), paused)))
+        )
+    return 0
+
+
 def _rules(settings: Settings, args: argparse.Namespace) -> int:
     if args.rules_command in ("pause", "unpause"):
         return _pause(settings, args)
@@ -274,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
             change.add_argument("--reason", default="", help="recorded with the pause")
     check = rules_sub.add_parser("check", help="validate a rules file")
     check.add_argument("path", nargs="?")
+    measured = sub.add_parser("performance", help="each rule against its holdout, hourly")
+    measured.add_argument("rule", nargs="?", help="one rule (default: every rule)")
     api = sub.add_parser("api", help="run the HTTP API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
@@ -296,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             return _keys(settings, args)
         if args.command == "rules":
             return _rules(settings, args)
+        if args.command == "performance":
+            return _performance(settings, args)
         if args.command == "privacy":
             return asyncio.run(_privacy(settings, args))
         if args.command == "api":

@@ -30,6 +30,7 @@ READ_AUDIENCES = "audiences:read"
 READ_CONSENT = "consent:read"
 WRITE_EVENTS = "events:write"
 PRIVACY = "privacy:requests"
+READ_PERFORMANCE = "performance:read"
 ADMIN = "admin"
 
 WHAT = {
@@ -38,15 +39,18 @@ WHAT = {
     READ_CONSENT: "read consent",
     WRITE_EVENTS: "post events",
     PRIVACY: "make or read privacy requests",
+    READ_PERFORMANCE: "read the rules' measured performance",
     ADMIN: "administer the API",
 }
 ROLES: dict[str, frozenset[str]] = {
-    "marketing": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT}),
+    "marketing": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, READ_PERFORMANCE}),
     # a channel re-checks consent before a deferred send (Decision.recheck_before_send)
     "ingest": frozenset({WRITE_EVENTS, READ_CONSENT}),
     # data subject requests (export of everything held about a customer): a DPO's tool
     "privacy": frozenset({PRIVACY}),
-    "admin": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, PRIVACY, ADMIN}),
+    "admin": frozenset(
+        {READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, PRIVACY, READ_PERFORMANCE, ADMIN}
+    ),
 }
 KEY_PREFIX = "kai_"
 

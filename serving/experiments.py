@@ -141,3 +141,17 @@ def by_rule(fields: Any) -> dict[str, frozenset[str]]:
 
 async def read_paused(client: aioredis.Redis, layout: Layout) -> dict[str, frozenset[str]]:
     return by_rule(await client.hkeys(layout.paused_variants))
+
+
+def with_pauses(
+    rule: str, published: Mapping[str, Any] | None, paused: Mapping[tuple[str, str], Any]
+) -> dict[str, Any]:
+    """A published report (or none yet) with each row's status as of now: ``paused`` while
+    a pause is in force (and who, when, why), else what the figures say."""
+    report = dict(published or {"as_of": None, "experiment": "", "rows": []})
+    rows = []
+    for row in report["rows"]:
+        pause = paused.get((rule, row["arm"]))
+        status = "paused" if pause is not None else row["verdict"]
+        rows.append({**row, "status": status, "paused": pause})
+    return {**report, "rule": rule, "rows": rows}

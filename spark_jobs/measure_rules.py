@@ -58,7 +58,7 @@ PERFORMANCE = (
     "sequential_low double, sequential_high double, relative_lift double, "
     "relative_low double, relative_high double, revenue_lift double, revenue_lift_low double, "
     "revenue_lift_high double, revenue_p_value double, srm_p_value double, srm boolean, "
-    "status string"
+    "verdict string, status string"
 )
 
 

@@ -23,7 +23,7 @@ from kairos.consent import default_consent
 from kairos.events import EventValidator
 from kairos.settings import Settings, get_settings
 from serving import auth
-from serving.api import admin, audiences, events, health, privacy, scores
+from serving.api import admin, audiences, events, health, performance, privacy, scores
 from serving.api.deps import ApiError, Services
 from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware
@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
     app.include_router(audiences.router, prefix=API_PREFIX)
     app.include_router(events.router(settings.feature_defs_dir), prefix=API_PREFIX)
     app.include_router(privacy.router, prefix=API_PREFIX)
+    app.include_router(performance.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(health.router)
     return app

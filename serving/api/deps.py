@@ -97,6 +97,7 @@ AudienceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_AUDIENCES))]
 ConsentReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_CONSENT))]
 EventWriter = Annotated[auth.ApiKey, Depends(caller(auth.WRITE_EVENTS))]
 PrivacyOfficer = Annotated[auth.ApiKey, Depends(caller(auth.PRIVACY))]
+PerformanceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_PERFORMANCE))]
 Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
 
 

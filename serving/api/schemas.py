@@ -181,3 +181,49 @@ def openapi_event_schema(feature_defs_dir: str) -> dict[str, Any]:
         "feature_defs/events/event.schema.json."
     )
     return body
+
+
+class ArmPerformanceOut(BaseModel):
+    """One arm of a rule's experiment; lifts are the variant's over the holdout (none on the
+    holdout's own row), on conversion unless prefixed ``revenue_`` (revenue per customer)."""
+
+    arm: str
+    share: float | None = Field(description="Configured share of customers.")
+    customers: int = Field(description="Customers whose attribution window has closed.")
+    conversions: int
+    conversion_rate: float | None
+    revenue: float
+    revenue_per_customer: float | None
+    mixed_excluded: int = Field(description="Customers exposed to more than one arm: left out.")
+    open_windows: int = Field(description="Customers whose window is still open: not yet in.")
+    lift: float | None = Field(description="Absolute lift in conversion rate.")
+    lift_low: float | None = Field(description="Fixed-horizon 95% interval (Welch).")
+    lift_high: float | None
+    sequential_low: float | None = Field(
+        description="Always-valid 95% interval (normal-mixture confidence sequence): the one "
+        "the guardrail acts on, valid however often it is looked at."
+    )
+    sequential_high: float | None
+    relative_lift: float | None
+    relative_low: float | None = Field(description="95% interval by the delta method.")
+    relative_high: float | None
+    p_value: float | None
+    revenue_lift: float | None
+    revenue_lift_low: float | None
+    revenue_lift_high: float | None
+    revenue_p_value: float | None
+    srm_p_value: float | None = Field(description="Sample-ratio chi-square test of the rule.")
+    srm: bool | None
+    verdict: str = Field(description="What the figures say: see status.")
+    status: str = Field(
+        description="control | collecting | srm | winning | losing | inconclusive | paused | "
+        "unconfigured"
+    )
+    paused: dict[str, Any] | None = Field(None, description="Who paused it, when and why.")
+
+
+class PerformanceOut(BaseModel):
+    rule: str
+    experiment: str
+    as_of: str | None = Field(description="The hour end measured; null before the first run.")
+    rows: list[ArmPerformanceOut]

@@ -18,7 +18,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from kairos.performance import Sums, report
 from kairos.settings import get_settings
+from serving import experiments
 from serving.__main__ import main as cli_main
 from serving.experiments import pause
 from serving.rules import load_rules
@@ -322,3 +324,55 @@ def test_admins_see_why_a_variant_is_paused_and_unpause_it(
         get_settings.cache_clear()
     listed = client.get("/v1/admin/rules", headers=admin).json()["rules"][0]["variants"]
     assert all(v["paused"] is None for v in listed)
+
+
+def test_marketing_reads_a_rules_performance_with_the_pauses_in_force(
+    experiment_api: Api,
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api, marketing = experiment_api, experiment_api.auth("marketing")
+    url = "/v1/rules/checkout_nudge/performance"
+    assert client.get(url, headers=api.auth("ingest")).status_code == 403
+    assert client.get("/v1/rules/nope/performance", headers=marketing).status_code == 404
+    before = client.get(url, headers=marketing)
+    assert before.status_code == 200 and before.json()["rows"] == []  # not measured yet
+
+    arms = {"holdout": Sums(800, 80), "help": Sums(1600, 240), "discount": Sums(1600, 80)}
+    rows = report(arms, {"holdout": 0.2, "help": 0.4, "discount": 0.4})
+    as_of = "2026-11-20T10:00:00Z"
+    experiments.publish(
+        api.redis,
+        api.layout,
+        {"checkout_nudge": {"as_of": as_of, "experiment": "winter-1", "rows": rows}},
+    )
+    pause(api.redis, api.layout, "checkout_nudge", "discount", "guardrail", {"as_of": as_of})
+    shown = client.get(url, headers=marketing)
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert (body["rule"], body["experiment"], body["as_of"]) == (
+        "checkout_nudge",
+        "winter-1",
+        as_of,
+    )
+    by_arm = {r["arm"]: r for r in body["rows"]}
+    assert by_arm["help"]["status"] == "winning" and by_arm["help"]["lift"] == pytest.approx(0.05)
+    assert by_arm["discount"]["status"] == "paused"
+    assert by_arm["discount"]["verdict"] == "losing"
+    assert by_arm["discount"]["paused"]["by"] == "guardrail"
+    assert by_arm["holdout"]["status"] == "control"
+
+    monkeypatch.setenv("KAIROS_REDIS_URL", api.settings.redis_url)
+    monkeypatch.setenv("KAIROS_TRIGGERS_FILE", api.settings.triggers_file)
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["performance", "checkout_nudge"]) == 0
+        assert cli_main(["performance", "nope"]) == 1
+    finally:
+        get_settings.cache_clear()
+    printed = capsys.readouterr().out.splitlines()
+    assert "checkout_nudge  experiment winter-1  as of 2026-11-20T10:00:00Z" in printed[0]
+    help_line = next(line for line in printed if line.strip().startswith("help"))
+    assert "15.0%" in help_line and "+5.0" in help_line and help_line.endswith("winning")
+    assert next(line for line in printed if "discount" in line).endswith("paused")
