@@ -7,7 +7,8 @@ The API appends every accepted event to ``stream:events``, every trigger decisio
 docs/redis-layout.md). A drain reads them through a consumer group and writes JSON Lines files
 into landing, ``events/dt=.../hour=HH/`` (which bronze picks up), ``decisions/dt=.../hour=HH/``
 (which ``spark_jobs.silver_decisions`` loads) and ``audit/dt=.../hour=HH/`` (kept as the
-audit trail), by the hour the API accepted each entry (the stream id's timestamp).
+audit trail), by the hour the API accepted each entry: its ``at`` field, the API's clock
+(which a simulation sets: ``devtools.closed_loop``), else the stream id's timestamp.
 
 The streams are bounded without losing anything: the API refuses new events (503
 ``backlog_full``) while a stream holds ``KAIROS_STREAM_MAX_ENTRIES`` undrained entries, and the
@@ -94,7 +95,10 @@ def _write_batch(
         if not values:  # read before, then deleted (an erasure): acknowledge, write nothing
             continue
         ident = _text(entry_id)
-        millis = int(ident.split("-", 1)[0])
+        # The moment the API accepted it (its clock); entries written before "at" existed
+        # land by their stream id's time, which is the same moment to a few milliseconds.
+        at = values.get(b"at", values.get("at"))
+        millis = int(_text(at)) if at is not None else int(ident.split("-", 1)[0])
         hour = datetime.fromtimestamp(millis / 1000, UTC).replace(minute=0, second=0, microsecond=0)
         record = values.get(stream.field.encode(), values.get(stream.field))
         by_hour[hour].append((ident, _text(record)))

@@ -85,10 +85,10 @@ return {'send', chosen, skipped, 0}
 
 
 RECORD = """
-local decisions = tonumber(ARGV[1])
-for i = 2, decisions + 1 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i]) end
-for i = decisions + 2, #ARGV do redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i]) end
-return #ARGV - 1
+local decisions, at = tonumber(ARGV[1]), ARGV[2]
+for i = 3, decisions + 2 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i], 'at', at) end
+for i = decisions + 3, #ARGV do redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i], 'at', at) end
+return #ARGV - 2
 """
 
 

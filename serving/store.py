@@ -314,7 +314,7 @@ class Store:
         decisions: list[Decision] = []
         try:
             decisions = await self._decide(event, rules, now, customer, subject)
-            await self.record(decisions, [_audit(d, now, actor) for d in decisions])
+            await self.record(decisions, [_audit(d, now, actor) for d in decisions], now)
             stored = orjson.dumps([d.as_dict() for d in decisions])
             await self.client.set(answer, stored, xx=True, px=self.event_dedup_ms)
         except BaseException:
@@ -387,7 +387,7 @@ class Store:
         # EVAL (not EVALSHA): Redis caches the compiled script by its hash, and a pipeline
         # of EVALs needs no extra SCRIPT EXISTS round trip and never meets NOSCRIPT.
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.layout.events_stream, {"event": orjson.dumps(event)})
+        pipe.xadd(self.layout.events_stream, {"event": orjson.dumps(event), "at": _epoch_ms(now)})
         pipe.eval(
             state.SESSION,
             1,
@@ -456,9 +456,15 @@ class Store:
                 break
         return decisions
 
-    async def record(self, decisions: list[Decision], audit: list[Mapping[str, Any]]) -> None:
+    async def record(
+        self,
+        decisions: list[Decision],
+        audit: list[Mapping[str, Any]],
+        at: datetime | None = None,
+    ) -> None:
         """Append decisions to the decisions stream, then entries to the audit stream, in one
-        script (:data:`serving.state.RECORD`)."""
+        script (:data:`serving.state.RECORD`); each entry carries ``at`` (default now), the
+        moment it was accepted, which decides its landing hour (:mod:`serving.drain`)."""
         if not decisions and not audit:
             return
         await self.client.eval(
@@ -467,9 +473,14 @@ class Store:
             self.layout.decisions_stream,
             self.layout.audit_stream,
             len(decisions),
+            _epoch_ms(at or datetime.now(UTC)),
             *[orjson.dumps(d.as_dict()) for d in decisions],
             *[orjson.dumps(dict(entry)) for entry in audit],
         )
+
+
+def _epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 def _audit(decision: Decision, at: datetime, actor: Mapping[str, str] | None) -> dict[str, Any]:

@@ -9,8 +9,9 @@ is unreachable or nothing is live yet. Never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,7 @@ from kairos.events import EventValidator
 from kairos.settings import Settings, get_settings
 from serving import auth
 from serving.api import admin, audiences, events, health, performance, privacy, scores
-from serving.api.deps import ApiError, Services
+from serving.api.deps import ApiError, Services, wall_clock
 from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware
 from serving.connection import open_async
@@ -69,7 +70,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
 
 
-def create_app(settings: Settings | None = None, layout: Layout | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    layout: Layout | None = None,
+    clock: Callable[[], datetime] = wall_clock,
+) -> FastAPI:
+    """The API; ``clock`` is what "now" is when deciding (a simulation gives its own)."""
     settings = settings or get_settings()
     layout = layout or Layout()
     metrics = Metrics()
@@ -107,6 +113,7 @@ def create_app(settings: Settings | None = None, layout: Layout | None = None) -
         rules=RuleProvider(settings.triggers_file, settings.feature_defs_dir),
         validator=EventValidator(settings.feature_defs_dir),
         metrics=metrics,
+        clock=clock,
     )
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -32,6 +33,10 @@ class ApiError(Exception):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Services:
     """Everything the routes use besides Redis, made once per app."""
@@ -42,6 +47,9 @@ class Services:
     rules: RuleProvider
     validator: EventValidator
     metrics: Metrics
+    # What "now" is when an event is decided (caps, quiet hours, send_at, decided_at): the
+    # wall clock in production; a simulation gives its own (devtools.closed_loop).
+    clock: Callable[[], datetime] = wall_clock
 
 
 def services(request: Request) -> Services:

@@ -8,7 +8,6 @@ An event naming an erased customer or device is answered ``"accepted": false, "d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -36,7 +35,7 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
     except orjson.JSONDecodeError as err:
         return invalid(f"body is not JSON: {err}", [])
     violations = app.validator.violations(event)
-    now = datetime.now(UTC)
+    now = app.clock()
     if not violations and (future := future_violation(event, now)):
         violations = [future]
     if violations:

@@ -180,3 +180,42 @@ def test_decisions_land_in_silver_decisions(api: Api, spark: SparkSession, tmp_p
     assert all(r.holdout == ALWAYS.rules[0].in_holdout(r.customer_id) for r in rows)
     assert silver_decisions.run(spark, settings, interval) == 30  # a rerun replaces, not appends
     assert lake.read(spark, settings, catalog.DECISIONS).count() == 30
+
+
+def test_entries_land_in_the_hour_the_api_clock_accepted_them(api: Api, tmp_path: Path) -> None:
+    """Regression: entries landed by the stream id's time (Redis's clock), so an API on a
+    simulated clock landed weeks of decisions in the current hour and the lake's arrival-lag
+    gate refused them all. They land by their own ``at`` (the API's clock) now."""
+    then = datetime(2026, 10, 5, 14, 30, tzinfo=UTC)
+    store = Store(connect_async(api.settings.redis_url), api.layout, default_consent())
+    rules = parse_rules(
+        {
+            "version": 1,
+            "rules": [
+                {
+                    "name": "clocked",
+                    "event_type": "cart_abandoned",
+                    "action": {"channel": "email", "template": "t"},
+                }
+            ],
+        },
+        "test",
+    )
+    event = {
+        "event_id": "evt-clocked",
+        "event_type": "cart_abandoned",
+        "occurred_at": "2026-10-05T14:29:00Z",
+        "customer_id": "c-clocked",
+        "channel": "web",
+        "schema_version": 1,
+    }
+
+    async def ingest() -> None:
+        await store.ingest(event, rules, now=then)
+        await store.client.aclose()
+
+    asyncio.run(ingest())
+    landing = LocalLanding(str(tmp_path))
+    for stream in streams(api.layout)[:2]:
+        (written,) = drain(api.redis, stream, landing).files
+        assert f"/{stream.dataset}/dt=2026-10-05/hour=14/" in written
