@@ -94,6 +94,7 @@ bench: setup ## benchmarks: each prints its table, then the batch targets in one
 	@$(PY) bench/dag_hour.py
 	@$(PY) bench/long_interval.py
 	@$(PY) bench/erasure.py
+	@$(PY) bench/attribution.py
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
 	@$(PY) bench/report.py

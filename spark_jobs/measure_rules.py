@@ -7,9 +7,10 @@ guardrail that pauses a variant that loses sales.
    :mod:`spark_jobs.attribution`). Only the customers whose first exposure may still change
    are recomputed: those exposed since ``start - (longest attribution window +
    KAIROS_LOOKBACK_HOURS)``. A window that opened before that closed more than the look-back
-   ago, so its row is final and stays as it is. The recomputed rows are MERGEd by key, so a
-   rerun gives the same table and late purchases or decisions inside the look-back are
-   picked up. The cost grows with the window and the look-back, not with history.
+   ago, so its row is final and stays as it is. The recomputed rows replace every row opened
+   since then (``replaceWhere``), so a rerun gives the same table and late purchases or
+   decisions inside the look-back are picked up. The cost grows with the window and the
+   look-back, not with history (and one pass over the outcomes' few columns for the sums).
 2. **Sums** at every hour end of the interval, from all outcomes (one pass, running totals:
    :func:`spark_jobs.attribution.sums_as_of`), then the report rows of each rule's experiment
    (:func:`kairos.performance.report`) -> ``gold.rule_performance``, replacing those hour ends.
@@ -206,9 +207,10 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> Measured
     fresh = fresh_outcomes(spark, settings, rules, since).persist()
     try:
         measured.outcomes = fresh.count()
-        if measured.outcomes or not lake.exists(spark, settings, catalog.DECISION_OUTCOMES):
-            key = " AND ".join(f"t.{c} = s.{c}" for c in KEY)
-            lake.merge(fresh, settings, catalog.DECISION_OUTCOMES, lake.Merge(key, "*"))
+        # Exactly the rows that are not final are recomputed (every customer whose first
+        # exposure is since ``since``), so they replace those rows; final ones stay.
+        replaced = f"first_decided_at >= '{since:%Y-%m-%d %H:%M:%S}'"
+        lake.replace_where(fresh, settings, catalog.DECISION_OUTCOMES, replaced)
     finally:
         fresh.unpersist()
     hour_ends = [hour + timedelta(hours=1) for hour in interval.hours]
