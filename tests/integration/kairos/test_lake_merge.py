@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from pyspark.sql import SparkSession
 
 from kairos import catalog, lake
@@ -31,3 +34,18 @@ def test_a_merge_adds_the_columns_the_table_lacks(spark: SparkSession, settings:
         "c-2": {"customer_id": "c-2", "events": 3, "consent_push_at": "2026-11-15"},
         "c-3": {"customer_id": "c-3", "events": 1, "consent_push_at": "2026-11-16"},
     }
+
+
+def test_asking_whether_a_table_exists_logs_no_error(
+    spark: SparkSession,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: once another library's logging configuration had enabled the Spark Connect
+    client's logger (MLflow's does, in the demo), each probe of a missing table printed the
+    server's PATH_NOT_FOUND as an ERROR-level record: twenty in the closed-loop demo."""
+    monkeypatch.setattr(logging.getLogger("pyspark.sql.connect.logging"), "disabled", False)
+    with caplog.at_level(logging.WARNING):
+        assert not lake.exists(spark, settings, catalog.RULE_PERFORMANCE)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
