@@ -15,6 +15,9 @@
 4. A summary: rows per table, quarantine reasons, segment sizes, model versions with holdout
    metrics and the promotion decision, scores by decile, the live Redis run, and live API
    answers (a score lookup, the audience at 0.8, the decision for a cart abandonment).
+5. The closed loop (:mod:`devtools.closed_loop`): ten simulated days of customers reacting to
+   three templates with known effects, decided by the real API, measured by the lake; true
+   against estimated lift, and the harmful variant paused by the guardrail.
 
 The dates are fixed, so a rerun rewrites the same hours and leaves the same tables.
 """
@@ -198,6 +201,38 @@ def _print_tables(spark: SparkSession, settings: Settings) -> None:
     )
 
 
+def _closed_loop(spark: SparkSession, settings: Settings) -> None:
+    """The closed loop, simulated on a Redis and a lake of its own."""
+    from devtools import closed_loop
+    from devtools.services import RedisProcess
+    from serving import experiments
+    from serving.__main__ import performance_table
+    from serving.connection import connect as redis_connect
+    from serving.layout import Layout
+
+    _step(
+        "closed loop: customers react to three templates (true effects +4, 0, -6 pp); "
+        "the API decides on a simulated clock; the lake measures every hour end"
+    )
+    root = Path(settings.local_dir) / "closed_loop"
+    server = RedisProcess(root / "redis").start()
+    try:
+        looped = closed_loop.loop_settings(settings, root, server.url)
+        closed_loop.run(spark, looped)
+        client = redis_connect(server.url)
+        report = experiments.with_pauses(
+            closed_loop.RULE,
+            experiments.reports(client, Layout()).get(closed_loop.RULE),
+            experiments.pauses(client, Layout()),
+        )
+        client.close()
+        print("    python -m serving performance, on the simulation's Redis:")
+        for line in performance_table(report):
+            print(f"    {line}")
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--customers", type=int, default=4_000)
@@ -259,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_scores(spark, settings, end)
         _step(f"serving: the live Redis run ({printable_url(served.redis_url)}) and the HTTP API")
         demo_serving.run(spark, served, Interval(end - timedelta(hours=1), end))
+        _closed_loop(spark, settings)
     finally:
         redis_server.stop()
         spark.stop()

@@ -218,28 +218,43 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> Measured
     by_end: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
     for row in sums_as_of(every, hour_ends).collect():
         by_end[row["as_of"]].append(row.asDict())
-    client, layout = connect(settings.redis_url), Layout()
-    configured = {(r.name, r.spec.experiment) for r in rules.rules}
-    rows: list[dict[str, Any]] = []
-    for end in (naive_utc(h) for h in hour_ends):  # as the hourly runs would, in order
-        at_end = report_rows(by_end[end], rules, _paused_before(client, layout, end))
-        rows += at_end
-        current = _latest(at_end, end, configured)
-        guard(client, layout, settings, current, measured, alert_srm=end == interval.naive_end)
-    frame = spark.createDataFrame([tuple(r[c] for c in _columns()) for r in rows], PERFORMANCE)
-    lake.replace_where(frame, settings, catalog.RULE_PERFORMANCE, _as_of_between(interval))
-    measured.rows = len(rows)
-    # What people see: the latest figures, with every variant paused now shown paused.
-    last = interval.naive_end
-    now_paused = experiments.paused(client, layout)
-    latest = _latest(report_rows(by_end[last], rules, now_paused), last, configured)
-    experiments.publish(client, layout, _published(latest))
+    client = connect(settings.redis_url)
+    try:
+        rows = judge(client, settings, rules, by_end, interval, measured)
+        frame = spark.createDataFrame([tuple(r[c] for c in _columns()) for r in rows], PERFORMANCE)
+        lake.replace_where(frame, settings, catalog.RULE_PERFORMANCE, _as_of_between(interval))
+        measured.rows = len(rows)
+        # What people see: the latest figures, every variant paused now shown paused.
+        last, layout = interval.naive_end, Layout()
+        latest = report_rows(by_end[last], rules, experiments.paused(client, layout))
+        experiments.publish(client, layout, _published(_latest(latest, last, rules)))
+    finally:
+        client.close()
     print(
         f"measure_rules: {measured.outcomes:,} outcome(s) recomputed since {since:%Y-%m-%d %H:%M}, "
         f"{measured.rows:,} performance row(s) for {len(hour_ends)} hour end(s) in {interval}; "
         f"paused: {', '.join(measured.paused) or 'none'}; SRM: {', '.join(measured.srm) or 'none'}"
     )
     return measured
+
+
+def judge(
+    client: Any,
+    settings: Settings,
+    rules: RuleSet,
+    by_end: dict[datetime, list[dict[str, Any]]],
+    interval: Interval,
+    measured: Measured,
+) -> list[dict[str, Any]]:
+    """The report rows of every hour end of ``interval``, in order, each hour end's guardrail
+    acting before the next is judged (as hourly runs would)."""
+    layout, rows = Layout(), []
+    for end in (naive_utc(h + timedelta(hours=1)) for h in interval.hours):
+        at_end = report_rows(by_end[end], rules, _paused_before(client, layout, end))
+        rows += at_end
+        last = end == interval.naive_end
+        guard(client, layout, settings, _latest(at_end, end, rules), measured, alert_srm=last)
+    return rows
 
 
 def _paused_before(client: Any, layout: Layout, end: datetime) -> dict[str, frozenset[str]]:
@@ -252,10 +267,9 @@ def _paused_before(client: Any, layout: Layout, end: datetime) -> dict[str, froz
     return {rule: frozenset(names) for rule, names in found.items()}
 
 
-def _latest(
-    rows: list[dict[str, Any]], end: datetime, configured: set[tuple[str, str]]
-) -> list[dict[str, Any]]:
+def _latest(rows: list[dict[str, Any]], end: datetime, rules: RuleSet) -> list[dict[str, Any]]:
     """The rows at ``end`` of each configured rule's current experiment."""
+    configured = {(r.name, r.spec.experiment) for r in rules.rules}
     return [r for r in rows if r["as_of"] == end and (r["rule"], r["experiment"]) in configured]
 
 
