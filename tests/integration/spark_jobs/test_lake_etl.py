@@ -273,8 +273,10 @@ def test_the_two_hours(spark: SparkSession, hour_by_hour: Settings, checksum) ->
         for name in catalog.TABLES
         if lake_io.exists(spark, lake, name)
     }
-    # scores need a model, decisions the API; no day is old enough to be tiled yet
-    unwritten = {catalog.SCORES, catalog.DECISIONS, catalog.FEATURE_TILES}
+    # scores need a model, decisions (and their measurement) the API; no day is old enough
+    # to be tiled yet
+    measured = {catalog.DECISION_OUTCOMES, catalog.RULE_PERFORMANCE}
+    unwritten = {catalog.SCORES, catalog.DECISIONS, catalog.FEATURE_TILES, *measured}
     assert set(before) == set(catalog.TABLES) - unwritten
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))
