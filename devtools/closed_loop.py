@@ -251,7 +251,7 @@ async def _simulate(
             if n % 24 == 0:
                 print(
                     f"    {hour:%Y-%m-%d}: {result.events:,} events posted, "
-                    f"{sum(decisions.values()):,} exposures decided",
+                    f"{sum(decisions.values()):,} send or holdout decisions",
                     flush=True,
                 )
     await asyncio.to_thread(drain_all, settings)
