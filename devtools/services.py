@@ -30,6 +30,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000 (its bus)
+
+
+def cluster_port(tries: int = 100) -> int:
+    """A free port for a Redis Cluster node whose bus port (``port + 10000``) is a port at all
+    and free too. An ephemeral port above 55535 has no bus port: redis-server exits at once
+    (about one port in five of Linux's ephemeral range)."""
+    for _ in range(tries):
+        port = free_port()
+        bus = port + CLUSTER_BUS_OFFSET
+        if bus <= 65535 and not _port_open(bus):
+            return port
+    raise RuntimeError(f"no free port with a free cluster bus port in {tries} tries")
+
+
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -153,7 +168,7 @@ class RedisClusterProcess:
     def _node(self, attempts: int = 3) -> RedisProcess:
         """One cluster-mode redis-server on a free port (another if that port was taken)."""
         for attempt in range(attempts):
-            port = free_port()
+            port = cluster_port()
             node = RedisProcess(
                 self.data_dir / str(port),
                 port,

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from devtools.services import RedisClusterProcess, RedisProcess, SparkStandalone, stop_group
+from devtools import services
+from devtools.services import (
+    RedisClusterProcess,
+    RedisProcess,
+    SparkStandalone,
+    free_port,
+    stop_group,
+)
 from serving.connection import connect, nodes
 
 
@@ -76,6 +83,25 @@ def test_a_cluster_that_cannot_start_leaves_no_node_running(
         RedisClusterProcess(tmp_path).start()
     assert len(started) == 2
     assert all(node.proc is not None and node.proc.poll() is not None for node in started)
+
+
+def test_a_cluster_node_never_takes_a_port_without_a_bus_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a node on an ephemeral port above 55535 has no cluster bus port (port +
+    10000 > 65535) and redis-server exits at once; three such draws in a row failed the
+    cluster ("redis-server exited with code 1 before listening on 57035")."""
+    good = free_port()
+    while good + 10_000 > 65535:
+        good = free_port()
+    draws = iter([57035, 60001, 55536, good])
+    monkeypatch.setattr(services, "free_port", lambda: next(draws))
+    node = RedisClusterProcess(tmp_path)._node()  # three attempts: all three would fail
+    try:
+        assert node.port == good
+        assert redis.Redis(port=good, host="127.0.0.1").ping()
+    finally:
+        node.stop()
 
 
 def test_the_local_cluster_serves_every_slot(tmp_path: Path) -> None:
