@@ -369,14 +369,17 @@ def _spawn(
     settings: Settings,
     name: str,
     argv: list[str],
-    port: int,
+    port: int | None,
     timeout: float,
     env: dict[str, str] | None = None,
 ) -> None:
+    """Start a service in its own session, logging to ``logs/<name>.log``; wait until it
+    listens on ``port`` (a service without one, e.g. the scheduler: until it has stayed up
+    for two seconds)."""
     if _pid(settings, name):
         print(f"{name}: already running (pid {_pid(settings, name)})")
         return
-    if _port_open(port):
+    if port is not None and _port_open(port):
         raise RuntimeError(
             f"{name}: port {port} is taken by another process; free it or change the port setting"
         )
@@ -391,7 +394,12 @@ def _spawn(
             env={**os.environ, **(env or {})},
         )
     (_run_dir(settings) / f"{name}.pid").write_text(str(proc.pid))
-    _wait_port(port, proc, name, timeout)
+    if port is not None:
+        _wait_port(port, proc, name, timeout)
+        return
+    time.sleep(2.0)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with code {proc.returncode}; see logs/{name}.log")
 
 
 AIRFLOW_PORT = 8080
@@ -404,7 +412,7 @@ AIRFLOW_ENV = {
 STARTUP_SECONDS = {"airflow": 240.0, "mlflow": 180.0, "spark": 180.0}
 
 
-def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
+def _services(settings: Settings) -> dict[str, tuple[list[str], int | None, str]]:
     redis_dir = Path(settings.local_dir) / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
     Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
@@ -458,6 +466,11 @@ def _services(settings: Settings) -> dict[str, tuple[list[str], int, str]]:
             [sys.executable, "-m", "serving", "api"],
             settings.api_port,
             f"http://{settings.api_host}:{settings.api_port}/docs",
+        ),
+        "scheduler": (
+            [sys.executable, "-m", "serving", "scheduler"],
+            None,
+            "fires journey timers, delivers due sends (feature_defs/delivery.yaml)",
         ),
     }
 

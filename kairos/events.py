@@ -121,6 +121,18 @@ def _for_python(schema: Any) -> Any:
     return schema
 
 
+# Events about Kairos's own messages (from its connectors or the channel providers' callbacks)
+# and the operators' suppression: in the contract, but never produced by shoppers.
+DELIVERED, FAILED, OPENED, CLICKED = (
+    "message_delivered",
+    "message_failed",
+    "message_opened",
+    "message_clicked",
+)
+DELIVERY_FEEDBACK = (DELIVERED, FAILED, OPENED, CLICKED)
+SUPPRESS = "suppress"
+
+
 def event_types(feature_defs_dir: str | None = None) -> list[str]:
     """The known event types, in contract order."""
     return list(load_schema(feature_defs_dir)["properties"]["event_type"]["enum"])

@@ -312,16 +312,23 @@ def event_types(feature_defs_dir: str | Path) -> set[str]:
 def load_features(feature_defs_dir: str | Path) -> FeatureSet:
     """Read and validate ``features.yaml`` from the definitions directory."""
     path = Path(feature_defs_dir) / FEATURES_FILE
-    return parse_features(_read_yaml(path), path, event_types(feature_defs_dir))
+    return parse_features(read_yaml(path), path, event_types(feature_defs_dir))
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, error: type[ValueError] = DefinitionError, kind: str = "file") -> Any:
+    """A definitions file's YAML; ``error`` (naming the file) when it is missing or invalid."""
     try:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise DefinitionError(f"{path}: file not found") from None
+        raise error(f"{path}: no such {kind}") from None
     except yaml.YAMLError as err:
-        raise DefinitionError(f"{path}: not valid YAML: {err}") from None
+        raise error(f"{path.name}: not valid YAML: {err}") from None
+
+
+def first_problem(err: ValidationError) -> tuple[str, str]:
+    """(dotted field, message) of a validation error's first problem."""
+    first = err.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or "(file)", first["msg"]
 
 
 # --- RFM ---------------------------------------------------------------------------------
@@ -378,13 +385,12 @@ class RfmSpec(BaseModel):
 def load_rfm(feature_defs_dir: str | Path, features: FeatureSet | None = None) -> RfmSpec:
     """Read and validate ``rfm.yaml``; its feature names must exist in ``features``."""
     path = Path(feature_defs_dir) / RFM_FILE
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     try:
         spec = RfmSpec.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DefinitionError(f"{path}: field {where!r}: {first['msg']}") from None
+        where, message = first_problem(err)
+        raise DefinitionError(f"{path}: field {where!r}: {message}") from None
     names = [s.name for s in spec.segments]
     if len(set(names)) != len(names) or spec.no_purchase_segment in names:
         raise DefinitionError(f"{path}: field 'segments': segment names must be unique")

@@ -171,6 +171,34 @@ class Settings(BaseSettings):
     consent_ttl_hours: int = Field(
         168, ge=1, description="TTL of mirrored consent in Redis (refreshed every hour)."
     )
+    journey_lateness_seconds: float = Field(
+        120,
+        ge=0,
+        le=3600,
+        description="Journeys wait this long past a window's end (event time) for late events "
+        "before deciding: events out of order by less than this give the same decisions.",
+    )
+    scheduler_batch: int = Field(
+        500, ge=1, le=10_000, description="Timers (and sends) one scheduler claims at a time."
+    )
+    scheduler_lease_seconds: float = Field(
+        30,
+        gt=0,
+        description="A scheduler's claim on a batch expires after this long; another then "
+        "takes it over (a scheduler that died loses nothing).",
+    )
+    scheduler_poll_ms: int = Field(
+        100, ge=1, description="How often an idle scheduler looks for due timers and sends."
+    )
+    delivery_file: str = Field(
+        "", description="Channel connectors YAML; default `<feature_defs_dir>/delivery.yaml`."
+    )
+    delivery_keep_hours: int = Field(
+        72,
+        ge=1,
+        description="How long a sent message stays in the outbox for its delivery feedback "
+        "(a `message_failed` after this finds nothing to fall back from).",
+    )
     scores_max_age_minutes: int = Field(
         150, ge=1, description="`/readyz` fails when the live run's scores are older than this."
     )
@@ -267,6 +295,9 @@ class Settings(BaseSettings):
             self.mlflow_artifact_root = _resolve_local(self.mlflow_artifact_root)
         self.triggers_file = _resolve_local(
             self.triggers_file or str(Path(self.feature_defs_dir) / "triggers.yaml")
+        )
+        self.delivery_file = _resolve_local(
+            self.delivery_file or str(Path(self.feature_defs_dir) / "delivery.yaml")
         )
         if self.lake_root.startswith("s3a://"):
             self.spark_s3_jars = True

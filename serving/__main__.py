@@ -9,6 +9,7 @@
     python -m serving performance cart_rescue_high_intent   # each rule vs its holdout
     python -m serving privacy export c-000042 # a data subject export (or erase); status <id>
     python -m serving api                      # the HTTP API (make up starts it)
+    python -m serving scheduler                # fires journey timers, delivers due sends
     python -m serving drain                    # Redis Streams -> landing (the DAG does this)
 
 Reads go straight to Redis through the same code as the API (:mod:`serving.store`), so an
@@ -28,10 +29,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from kairos.consent import default_consent
 from kairos.settings import Settings, get_settings, printable_url
 from serving import auth, experiments, privacy
 from serving.connection import connect, connect_async
+from serving.delivery import DeliveryConfigError
 from serving.layout import Layout
 from serving.rules import RuleError, load_rules
 from serving.store import CursorExpired, NotReady, Store, UnknownModel
@@ -41,7 +42,7 @@ PAGE = 10_000
 
 def _store(settings: Settings) -> Store:
     client = connect_async(settings.redis_url, socket_connect_timeout=2)
-    return Store(client, Layout(), default_consent(settings.feature_defs_dir))
+    return Store.from_settings(client, settings)
 
 
 async def _score(settings: Settings, customer_id: str) -> int:
@@ -268,10 +269,10 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
     path = args.path or settings.triggers_file
     rules = load_rules(path, settings.feature_defs_dir)
     print(f"{path}: {len(rules.rules)} rules valid (version {rules.version})")
-    for rule in sorted(rules.rules, key=lambda r: (r.spec.event_type, -r.spec.priority)):
+    for rule in sorted(rules.rules, key=lambda r: (r.trigger, -r.spec.priority)):
         spec = rule.spec
         print(
-            f"  {spec.event_type:<16} p{spec.priority:<4} {rule.name:<28} "
+            f"  {rule.trigger:<16} p{spec.priority:<4} {rule.name:<28} "
             f"{' > '.join(rule.channels):<14} holdout {spec.holdout:.0%}  when {spec.when or '-'}"
         )
     return 0
@@ -289,6 +290,17 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
     )
+    return 0
+
+
+def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
+    from serving.scheduler import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tally = asyncio.run(serve(settings, once=args.once))
+    print(f"scheduler: {tally.counters()}")
     return 0
 
 
@@ -338,6 +350,10 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--host")
     api.add_argument("--port", type=int)
     api.add_argument("--workers", type=int, help="default KAIROS_API_WORKERS")
+    scheduler = sub.add_parser(
+        "scheduler", help="fire journey timers and deliver due sends (until SIGTERM)"
+    )
+    scheduler.add_argument("--once", action="store_true", help="one pass, then exit")
     sub.add_parser("drain", help="Redis Streams -> landing files")
     return top
 
@@ -362,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_privacy(settings, args))
         if args.command == "api":
             return _api(settings, args)
+        if args.command == "scheduler":
+            return _scheduler(settings, args)
         from serving.drain import drain_all
 
         drain_all(settings)
@@ -374,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         CursorExpired,
         privacy.UnknownRequest,
         privacy.InvalidRequest,
+        DeliveryConfigError,
     ) as err:
         print(f"serving: {err}", file=sys.stderr)
         return 1

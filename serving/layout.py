@@ -104,6 +104,22 @@ class Layout:
     def cap(self, customer_id: str, rule: str) -> str:
         return f"{self._customer_state(customer_id)}:cap:{rule}"
 
+    def journey(self, customer_id: str, rule: str) -> str:
+        """Hash: one journey rule's window for the customer (:mod:`serving.journeys`)."""
+        return f"{self._customer_state(customer_id)}:journey:{rule}"
+
+    def seen(self, customer_id: str) -> str:
+        """Hash: event type -> newest ``occurred_at`` (ms), for the types rules exit on."""
+        return f"{self._customer_state(customer_id)}:seen"
+
+    def suppressed(self, customer_id: str) -> str:
+        """String: no message to the customer until this time (ms); expires then."""
+        return f"{self._customer_state(customer_id)}:suppressed"
+
+    def sent(self, customer_id: str) -> str:
+        """Sorted set: messages sent to the customer in the last day (the cross-rule limit)."""
+        return f"{self._customer_state(customer_id)}:sent"
+
     def ingested(self, subject: str, event_id: str) -> str:
         """The answer to ``POST /v1/events`` for one event id (a claim while it is decided)."""
         return f"{self._customer_state(subject)}:event:{event_id}"
@@ -138,6 +154,41 @@ class Layout:
     def erased_dropped(self) -> str:
         """Counter of events the API dropped because they name an erased id."""
         return f"{self._ctl}:privacy:erased_dropped"
+
+    # --- journeys and delivery (control slot; see serving.journeys, serving.outbox) -------
+
+    @property
+    def timers(self) -> str:
+        """Sorted set: absence windows ``<rule>|<customer>`` by when they may fire (ms)."""
+        return f"{self._ctl}:timers"
+
+    @property
+    def timers_claimed(self) -> str:
+        """Sorted set: timers a scheduler is firing, by when its claim expires (ms)."""
+        return f"{self._ctl}:timers:claimed"
+
+    @property
+    def outbox(self) -> str:
+        """Sorted set: decision ids of sends waiting for delivery, by when they are due (ms)."""
+        return f"{self._ctl}:outbox"
+
+    @property
+    def outbox_claimed(self) -> str:
+        return f"{self._ctl}:outbox:claimed"
+
+    def outbox_item(self, decision_id: str) -> str:
+        """String: the send to deliver (JSON), kept after delivery for the feedback."""
+        return f"{self._ctl}:outbox:item:{decision_id}"
+
+    @property
+    def scheduler_stats(self) -> str:
+        """Hash: what the schedulers did (counters, lateness of the last timers fired)."""
+        return f"{self._ctl}:scheduler"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        """Sends that failed their last retry (for a person to look at)."""
+        return f"{self._ctl}:stream:dead_letter"
 
     @property
     def events_stream(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import time as clock
 from pathlib import Path
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kairos.consent import default_consent
 from kairos.events import event_types, load_schema
+from kairos.feature_defs import first_problem, read_yaml
 from kairos.performance import HOLDOUT
 
 RULES_FILE = "triggers.yaml"
@@ -100,11 +102,33 @@ class QuietHours(_Strict):
         return local >= self.start or local < self.end
 
 
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WITHIN_DAYS = 30
+
+
+def duration_seconds(text: str) -> int:
+    """``"30m"`` -> 1800: a whole number and one unit (s, m, h, d)."""
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h or 3d")
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
 class RuleSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     description: str = ""
     owner: str = ""
-    event_type: str
+    # What triggers the rule: one event (``event_type``), or a journey that starts with
+    # ``after``: with ``then`` it fires on that event when ``after`` happened ``within`` before
+    # it (a sequence); without, it fires when ``within`` passes after ``after`` with none of
+    # the ``unless`` events (an absence: abandonment detected from silence). ``unless`` on any
+    # rule also cancels its pending sends when one of those events happens before the send.
+    event_type: str | None = None
+    after: str | None = None
+    then: str | None = None
+    unless: tuple[str, ...] = ()
+    within: str | None = None
     when: str | None = None
     priority: int = 0
     action: Action
@@ -119,6 +143,32 @@ class RuleSpec(_Strict):
     variants: tuple[Variant, ...] = ()
     attribution_hours: int = Field(72, ge=1, le=24 * 90)
 
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and duration_seconds(value) > MAX_WITHIN_DAYS * 86400:
+            raise ValueError(f"at most {MAX_WITHIN_DAYS}d")
+        return value
+
+    def shape_error(self) -> tuple[str, str] | None:
+        """(field, message) when the trigger fields do not make one of the three kinds."""
+        if (self.event_type is None) == (self.after is None):
+            return "event_type", "give either event_type or after (a journey), not both"
+        if self.after is None:
+            return ("then", "then needs after") if self.then else None
+        if self.within is None:
+            return "within", "a journey (after) needs within, e.g. 30m"
+        if self.then is None and not self.unless:
+            return "unless", "after without then needs the unless events that close the window"
+        if self.then == self.after:
+            return "then", "then must be another event than after"
+        if self.after in self.unless or (self.then and self.then in self.unless):
+            return "unless", "an exit event cannot also start or complete the journey"
+        return None
+
+
+EVENT, SEQUENCE, ABSENCE = "event", "sequence", "absence"
+
 
 @dataclass(frozen=True)
 class TriggerRule:
@@ -130,6 +180,33 @@ class TriggerRule:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        """``event`` (fires on its event), ``sequence`` (after ... then) or ``absence``
+        (after ... unless, fired by the scheduler when the window closes)."""
+        if self.spec.after is None:
+            return EVENT
+        return SEQUENCE if self.spec.then else ABSENCE
+
+    @property
+    def fires_on(self) -> str | None:
+        """The event type whose arrival may fire the rule (none for an absence)."""
+        return self.spec.event_type or self.spec.then
+
+    @property
+    def trigger(self) -> str:
+        """What fires the rule, in words."""
+        spec = self.spec
+        if self.kind == EVENT:
+            return str(spec.event_type)
+        if self.kind == SEQUENCE:
+            return f"{spec.after} then {spec.then} within {spec.within}"
+        return f"{spec.after}, then no {'/'.join(spec.unless)} for {spec.within}"
+
+    @property
+    def within_ms(self) -> int:
+        return duration_seconds(self.spec.within) * 1000 if self.spec.within else 0
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -193,11 +270,33 @@ class RuleSet:
     rules: tuple[TriggerRule, ...]
     version: str  # content hash of the file, recorded on every decision
     source: str
+    # At most this many messages a day to one customer from all rules together, checked
+    # when each is sent (0: no limit).
+    max_messages_per_day: int = 0
 
     def for_event(self, event_type: str) -> list[TriggerRule]:
-        """Rules listening to an event type, highest priority first (ties by name)."""
-        matching = [r for r in self.rules if r.spec.event_type == event_type]
+        """Rules an event of this type may fire (its own rules, and sequences it completes),
+        highest priority first (ties by name)."""
+        matching = [r for r in self.rules if r.fires_on == event_type]
         return sorted(matching, key=lambda r: (-r.spec.priority, r.name))
+
+    def journeys_for(self, event_type: str) -> list[TriggerRule]:
+        """Journey rules whose state an event of this type changes (it starts, completes or
+        closes their window)."""
+        return [
+            r
+            for r in self.rules
+            if r.kind != EVENT and event_type in (r.spec.after, r.spec.then, *r.spec.unless)
+        ]
+
+    def by_name(self, name: str) -> TriggerRule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    @property
+    def exit_events(self) -> frozenset[str]:
+        """Every event type some rule lists in ``unless``: their latest time per customer is
+        kept, so a pending send can be cancelled by one."""
+        return frozenset(u for r in self.rules for u in r.spec.unless)
 
 
 def condition_types(feature_defs_dir: str | None = None) -> dict[str, str]:
@@ -240,16 +339,13 @@ def _compile(
         raise RuleError(f"{where}: {err.message} in {text!r}") from None
 
 
-def _pydantic_message(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(rule)"
-    return field, first["msg"]
-
-
 def parse_rules(document: Any, source: str, feature_defs_dir: str | None = None) -> RuleSet:
     """Validate a parsed YAML document; raises :class:`RuleError` on the first problem."""
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise RuleError(f"{source}: expected a mapping with a 'rules' list")
+    daily = document.get("max_messages_per_day", 0)
+    if not isinstance(daily, int) or isinstance(daily, bool) or daily < 0:
+        raise RuleError(f"{source}: max_messages_per_day must be a whole number >= 0")
     known_events = set(event_types(feature_defs_dir))
     channels = {c for c in default_consent(feature_defs_dir) if c != "scoring"}
     context = _context(feature_defs_dir)
@@ -262,16 +358,28 @@ def parse_rules(document: Any, source: str, feature_defs_dir: str | None = None)
         try:
             spec = RuleSpec.model_validate(raw)
         except ValidationError as err:
-            field, msg = _pydantic_message(err)
+            field, msg = first_problem(err)
             raise RuleError(f"{where}, field {field!r}: {msg}") from None
         if spec.name in seen:
             raise RuleError(f"{where}, field 'name': duplicate rule name")
         seen.add(spec.name)
-        if spec.event_type not in known_events:
-            raise RuleError(
-                f"{where}, field 'event_type': unknown event type {spec.event_type!r} "
-                f"(known: {', '.join(sorted(known_events))})"
-            )
+        if shape := spec.shape_error():
+            raise RuleError(f"{where}, field {shape[0]!r}: {shape[1]}")
+        named_events = [
+            (field, value)
+            for field, value in [
+                ("event_type", spec.event_type),
+                ("after", spec.after),
+                ("then", spec.then),
+            ]
+            if value is not None
+        ] + [("unless", u) for u in spec.unless]
+        for field, value in named_events:
+            if value not in known_events:
+                raise RuleError(
+                    f"{where}, field {field!r}: unknown event type {value!r} "
+                    f"(known: {', '.join(sorted(known_events))})"
+                )
         for field, channel in [("action.channel", spec.action.channel)] + [
             ("fallback_channels", c) for c in spec.fallback_channels
         ]:
@@ -298,7 +406,7 @@ def parse_rules(document: Any, source: str, feature_defs_dir: str | None = None)
             _compile(f"{where}, field 'when'", spec.when, context, names) if spec.when else None
         )
         rules.append(TriggerRule(spec, condition))
-    return RuleSet(tuple(rules), _fingerprint(document), source)
+    return RuleSet(tuple(rules), _fingerprint(document), source, daily)
 
 
 def _fingerprint(document: Any) -> str:
@@ -308,10 +416,5 @@ def _fingerprint(document: Any) -> str:
 def load_rules(path: str | Path, feature_defs_dir: str | None = None) -> RuleSet:
     """Read and validate a rules file."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RuleError(f"{path}: no such rules file") from None
-    except yaml.YAMLError as err:
-        raise RuleError(f"{path.name}: not valid YAML: {err}") from None
+    document = read_yaml(path, RuleError, "rules file")
     return parse_rules(document, path.name, feature_defs_dir)

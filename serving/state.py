@@ -8,16 +8,19 @@ Each change is one Lua script over the keys of a single customer (they share the
 * :data:`CONSENT` sets one or more channels, **newest change wins** (by the change's own
   timestamp), so the hourly mirror from the lake never overwrites a newer withdrawal the API
   has just recorded, and replaying an old event changes nothing.
-* :data:`RECORD` appends decisions, then their audit entries, to the two streams (both in the
-  control slot); a failing write stops the script, so a decision that could not be recorded
-  leaves no audit entry behind it.
+* :data:`RECORD` appends decisions, then their audit entries, to the two streams, and puts
+  each send into the outbox (:mod:`serving.outbox`; all in the control slot); a failing
+  write stops the script, so a decision that could not be recorded leaves no audit entry
+  and no send behind it. An item already in the outbox is left as it is (a decision
+  recorded twice sends once).
 * :data:`UNCOUNT` takes a dropped customer out of a run's summary counts (only the fields
   the summary has).
 * :data:`DECIDE` picks the first consented channel of a rule, then either reports a holdout
   or consumes one frequency-cap slot (a sliding window in a sorted set). Reading consent and
   consuming the cap in one script is what makes caps exact under concurrent requests and a
   withdrawn consent effective for the very next event. The slot's member is the decision id
-  (one per event and rule), so deciding the same event again never takes a second slot.
+  (one per event and rule), so deciding the same event again never takes a second slot. A
+  suppression in force (a ``suppress`` event) answers ``suppressed`` before anything else.
 
 The scripts take the consent policy's defaults as arguments, for customers with no entry.
 """
@@ -60,6 +63,8 @@ DECIDE = """
 local consent, cap = KEYS[1], KEYS[2]
 local now, window, limit, holdout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local member = ARGV[5]
+local until_ms = tonumber(redis.call('GET', KEYS[3]) or '0')
+if until_ms > now then return {'suppressed', '', '', until_ms} end
 local chosen = false
 local refused = {}
 for i = 6, #ARGV, 2 do
@@ -85,10 +90,20 @@ return {'send', chosen, skipped, 0}
 
 
 RECORD = """
-local decisions, at = tonumber(ARGV[1]), ARGV[2]
-for i = 3, decisions + 2 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i], 'at', at) end
-for i = decisions + 3, #ARGV do redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i], 'at', at) end
-return #ARGV - 2
+local decisions, at, items = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local audits = #ARGV - 3 - decisions - 4 * items
+for i = 4, decisions + 3 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i], 'at', at) end
+for i = decisions + 4, decisions + 3 + audits do
+  redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i], 'at', at)
+end
+local n = decisions + 4 + audits
+for k = 4, #KEYS do
+  if redis.call('SET', KEYS[k], ARGV[n + 3], 'NX', 'PX', ARGV[n + 2]) then
+    redis.call('ZADD', KEYS[3], 'NX', ARGV[n + 1], ARGV[n])
+  end
+  n = n + 4
+end
+return decisions + audits
 """
 
 

@@ -24,12 +24,16 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from serving import state
+from kairos.consent import default_consent
+from kairos.events import FAILED, SUPPRESS
+from kairos.settings import Settings
+from serving import journeys, outbox, state
 from serving.experiments import read_paused
 from serving.layout import Layout
 from serving.materialize import drop_commands
-from serving.rules import RuleSet
-from serving.triggers import Decision, candidates, decision_id, facts, make_decision
+from serving.outbox import Item, derived_id, item_decision, item_for
+from serving.rules import ABSENCE, EVENT, RuleSet, TriggerRule
+from serving.triggers import Decision, decision_id, facts, make_decision, matches
 
 
 class CursorExpired(LookupError):
@@ -128,6 +132,8 @@ class Store:
         event_dedup_s: int = 24 * 3600,
         claim_s: int = 30,
         stream_max_entries: int = 2_000_000,
+        lateness_s: float = 120.0,
+        outbox_keep_s: int = 72 * 3600,
     ):
         self.client = client
         self.layout = layout
@@ -137,11 +143,31 @@ class Store:
         self.event_dedup_ms = event_dedup_s * 1000
         self.claim_ms = claim_s * 1000
         self.stream_max_entries = stream_max_entries
+        self.lateness_ms = int(lateness_s * 1000)
+        self.outbox_keep_ms = outbox_keep_s * 1000
         self._backlog: tuple[float, dict[str, int]] = (-1e9, {})
         self._meta: dict[str, LiveRun] = {}
         self.pointer_cache_s = pointer_cache_s
         self._pointer: tuple[float, str | None] = (-1e9, None)
         self._paused: tuple[float, dict[str, frozenset[str]]] = (-1e9, {})
+
+    @classmethod
+    def from_settings(
+        cls, client: aioredis.Redis, settings: Settings, layout: Layout | None = None
+    ) -> Store:
+        """The store as the API, the CLI and the scheduler open it."""
+        return cls(
+            client,
+            layout or Layout(),
+            default_consent(settings.feature_defs_dir),
+            settings.session_ttl_minutes * 60,
+            settings.consent_ttl_hours * 3600,
+            settings.api_pointer_cache_ms / 1000,
+            settings.event_dedup_hours * 3600,
+            stream_max_entries=settings.stream_max_entries,
+            lateness_s=settings.journey_lateness_seconds,
+            outbox_keep_s=settings.delivery_keep_hours * 3600,
+        )
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -313,8 +339,8 @@ class Store:
             return await self._replay(answer, str(event["event_id"]))
         decisions: list[Decision] = []
         try:
-            decisions = await self._decide(event, rules, now, customer, subject)
-            await self.record(decisions, [_audit(d, now, actor) for d in decisions], now)
+            decisions, sends = await self._decide(event, rules, now, customer, subject)
+            await self.record(decisions, [_audit(d, now, actor) for d in decisions], now, sends)
             stored = orjson.dumps([d.as_dict() for d in decisions])
             await self.client.set(answer, stored, xx=True, px=self.event_dedup_ms)
         except BaseException:
@@ -377,17 +403,20 @@ class Store:
         now: datetime,
         customer: str | None,
         subject: str,
-    ) -> list[Decision]:
-        """Append the event to the events stream, update the session context and (for
-        ``consent_updated``) the consent mirror, read the customer's consent and live scores
-        in one round trip; then one atomic DECIDE per matching rule until one acts."""
+    ) -> tuple[list[Decision], list[Item]]:
+        """Append the event to the events stream, update the session context, (for
+        ``consent_updated``) the consent mirror and the customer's journeys, read consent and
+        live scores, all in one round trip; then one atomic DECIDE per matching rule until
+        one acts. Returns the decisions and the sends they put in the outbox."""
         at_ms = _ms(str(event["occurred_at"]))
+        now_ms = _epoch_ms(now)
         etype = str(event["event_type"])
         run = await self.live_id()
+        event_json = orjson.dumps(event)
         # EVAL (not EVALSHA): Redis caches the compiled script by its hash, and a pipeline
         # of EVALs needs no extra SCRIPT EXISTS round trip and never meets NOSCRIPT.
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.layout.events_stream, {"event": orjson.dumps(event), "at": _epoch_ms(now)})
+        pipe.xadd(self.layout.events_stream, {"event": event_json, "at": now_ms})
         pipe.eval(
             state.SESSION,
             1,
@@ -402,10 +431,11 @@ class Store:
             # Ordered by the change's own time, but never later than its arrival here: a
             # client's clock cannot date a change past the next one (the API also refuses
             # events more than a few minutes ahead), and replaying an old one changes nothing.
-            changed_ms = min(at_ms, int(now.timestamp() * 1000))
+            changed_ms = min(at_ms, now_ms)
             change = {props["consent_channel"]: (bool(props["consent_granted"]), changed_ms)}
             args = state.consent_args(self.consent_ttl_ms, change)
             pipe.eval(state.CONSENT, 1, self.layout.consent(customer), *args)
+        journey_at = self._journey_commands(pipe, event_json, etype, at_ms, now_ms, rules, customer)
         if customer:
             pipe.hgetall(self.layout.consent(customer))
         if customer and run:
@@ -417,29 +447,126 @@ class Store:
             and not props.get("consent_granted")
         )
         if customer and withdraws_scoring and results[2]:  # applied: newer than Redis had
-            await self._withdraw_scoring(customer, int(now.timestamp() * 1000))
+            await self._withdraw_scoring(customer, now_ms)
         session = state.decode_hash(results[1])
-        if not customer or not rules.for_event(etype):
-            return []
+        if not customer:
+            return [], []
+        answered = (
+            journeys.steps(rules.journeys_for(etype), results[journey_at], orjson.loads)
+            if journey_at is not None
+            else []
+        )
+        fired = {step.rule.name: step.fired_on for step in answered if step.fired_on is not None}
+        if etype == FAILED and props.get("decision_id"):
+            await self.fall_back(
+                str(props["decision_id"]), str(props.get("failure_reason", "")), now
+            )
         raw_consent, row = (results[-2], results[-1]) if run else (results[-1], None)
         consent = state.consent_view(state.decode_hash(raw_consent), self.defaults)
         scores = state.decode_hash(row) if row and consent["scoring"] else None
-        values = facts(event, scores, session)
+        # This event fires its own rules and the sequences it completes; a sequence whose start
+        # arrived late fires on the completing event that waited for it.
+        own = [
+            r
+            for r in rules.for_event(etype)
+            if r.kind == EVENT or fired.get(r.name, {}).get("event_id") == event["event_id"]
+        ]
+        groups = [(event, own)] + [
+            (done, [rule])
+            for name, done in fired.items()
+            if done["event_id"] != event["event_id"] and (rule := rules.by_name(name))
+        ]
         decisions: list[Decision] = []
-        now_ms = int(now.timestamp() * 1000)
-        paused = await self.paused()
-        for rule in candidates(rules, values):
+        sends: list[Item] = []
+        for trigger, tried in groups:
+            values = facts(trigger, scores, session)
+            made, items = await self.try_rules(
+                [r for r in tried if matches(r, values)], rules, trigger, customer, scores, run, now
+            )
+            decisions += made
+            sends += items
+        return decisions, sends
+
+    def _journey_commands(
+        self,
+        pipe: Any,
+        event_json: bytes,
+        etype: str,
+        at_ms: int,
+        now_ms: int,
+        rules: RuleSet,
+        customer: str | None,
+    ) -> int | None:
+        """Queue the journey updates of one event on ``pipe`` (the timers first, then the
+        customer's state: a timer without state is harmless, state without a timer would be
+        lost); the index of the JOURNEY script's answer, None if the event changes none."""
+        if not customer:
+            return None
+        touched = rules.journeys_for(etype)
+        record_seen = etype in rules.exit_events
+        suppress_until = 0
+        if etype == SUPPRESS:
+            hours = float(
+                (orjson.loads(event_json).get("properties") or {}).get("suppress_hours", 0)
+            )
+            suppress_until = at_ms + int(hours * 3_600_000)
+        if not touched and not record_seen and not suppress_until:
+            return None
+        for rule in touched:
+            if rule.kind == ABSENCE and rule.spec.after == etype:
+                fire_at = journeys.fire_at_ms(rule, at_ms, self.lateness_ms)
+                pipe.zadd(
+                    self.layout.timers,
+                    {journeys.timer_member(rule.name, customer): fire_at},
+                    gt=True,
+                )
+        pipe.eval(
+            journeys.JOURNEY,
+            2 + len(touched),
+            self.layout.seen(customer),
+            self.layout.suppressed(customer),
+            *[self.layout.journey(customer, r.name) for r in touched],
+            *journeys.journey_args(
+                touched,
+                etype,
+                at_ms,
+                now_ms,
+                event_json,
+                self.lateness_ms,
+                record_seen,
+                suppress_until,
+            ),
+        )
+        return len(pipe) - 1
+
+    async def try_rules(
+        self,
+        tried: list[TriggerRule],
+        rules: RuleSet,
+        event: Mapping[str, Any],
+        customer: str,
+        scores: Mapping[str, str] | None,
+        run: str | None,
+        now: datetime,
+    ) -> tuple[list[Decision], list[Item]]:
+        """One atomic DECIDE per matching rule (highest priority first) until one acts; the
+        decisions, and the outbox items of their sends."""
+        decisions: list[Decision] = []
+        sends: list[Item] = []
+        paused = await self.paused() if tried else {}
+        for rule in tried:
             variant = rule.variant_for(customer, paused.get(rule.name, frozenset()))
             if variant is None:  # every variant of the rule is paused: it is off
                 continue
             cap = rule.spec.frequency_cap
             result = await self.client.eval(
                 state.DECIDE,
-                2,
+                3,
                 self.layout.consent(customer),
                 self.layout.cap(customer, rule.name),
+                self.layout.suppressed(customer),
                 *state.decide_args(
-                    now_ms,
+                    _epoch_ms(now),
                     cap.per_hours * 3_600_000 if cap else 0,
                     cap.max if cap else 0,
                     rule.in_holdout(customer),
@@ -452,30 +579,107 @@ class Store:
                 rule, rules, event, customer, scores, run, now, result, variant
             )
             decisions.append(decision)
+            if decision.outcome == "send" and decision.send_at:
+                since = _ms(str(event["occurred_at"]))
+                sends.append(item_for(decision, rule, since, _ms(decision.send_at)))
             if decision.outcome in ("send", "holdout"):
                 break
+        return decisions, sends
+
+    async def fire(
+        self, rule: TriggerRule, rules: RuleSet, event: Mapping[str, Any], now: datetime
+    ) -> list[Decision]:
+        """Decide an absence rule whose window closed (the scheduler calls it), on the event
+        that opened the window, and record the decision and its send."""
+        customer = str(event["customer_id"])
+        run = await self.live_id()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.layout.session(customer))
+        pipe.hgetall(self.layout.consent(customer))
+        if run:
+            pipe.hgetall(self.layout.customer(run, customer))
+        session, raw_consent, *row = await pipe.execute()
+        consent = state.consent_view(state.decode_hash(raw_consent), self.defaults)
+        scores = state.decode_hash(row[0]) if row and row[0] and consent["scoring"] else None
+        values = facts(event, scores, state.decode_hash(session))
+        if not matches(rule, values):
+            return []
+        decisions, sends = await self.try_rules([rule], rules, event, customer, scores, run, now)
+        await self.record(decisions, [_audit(d, now, None) for d in decisions], now, sends)
         return decisions
+
+    async def fall_back(self, failed_id: str, why: str, now: datetime) -> Decision | None:
+        """A send reported failed goes out once on the rule's next channel (consent to it is
+        checked when it is due, like any send): the fallback's decision and outbox item are
+        written only if that channel's item does not exist yet."""
+        raw = await self.client.get(self.layout.outbox_item(failed_id))
+        if raw is None:
+            return None
+        failed = Item.from_json(raw)
+        channel = failed.next_channel()
+        if channel is None:
+            return None
+        new_id = derived_id(failed.fallback_of or failed.decision_id, f"fallback:{channel}")
+        item = failed.noted(
+            decision_id=new_id,
+            channel=channel,
+            attempt=0,
+            state="pending",
+            due_ms=_epoch_ms(now),
+            fallback_of=failed.fallback_of or failed.decision_id,
+            history=(*failed.history, f"{failed.channel} failed: {why or 'no reason given'}"),
+        )
+        reason = (
+            f"fallback to {channel}: the {failed.channel} send {failed_id} failed "
+            f"({why or 'no reason given'})"
+        )
+        decision = item_decision(item, "send", reason, now, new_id)
+        written = await self.client.eval(
+            outbox.ENQUEUE_ONCE,
+            3,
+            self.layout.decisions_stream,
+            self.layout.outbox,
+            self.layout.outbox_item(new_id),
+            new_id,
+            item.due_ms,
+            item.to_json(),
+            self.outbox_keep_ms,
+            orjson.dumps(decision.as_dict()),
+            _epoch_ms(now),
+        )
+        return decision if written else None
 
     async def record(
         self,
         decisions: list[Decision],
         audit: list[Mapping[str, Any]],
         at: datetime | None = None,
+        sends: list[Item] | tuple[Item, ...] = (),
     ) -> None:
-        """Append decisions to the decisions stream, then entries to the audit stream, in one
-        script (:data:`serving.state.RECORD`); each entry carries ``at`` (default now), the
-        moment it was accepted, which decides its landing hour (:mod:`serving.drain`)."""
+        """Append decisions to the decisions stream, then entries to the audit stream, and put
+        the sends into the outbox, in one script (:data:`serving.state.RECORD`); each entry
+        carries ``at`` (default now), the moment it was accepted, which decides its landing
+        hour (:mod:`serving.drain`)."""
         if not decisions and not audit:
             return
+        at_ms = _epoch_ms(at or datetime.now(UTC))
+        item_args: list[Any] = []
+        for item in sends:
+            keep = max(item.due_ms - at_ms, 0) + self.outbox_keep_ms
+            item_args += [item.decision_id, item.due_ms, keep, item.to_json()]
         await self.client.eval(
             state.RECORD,
-            2,
+            3 + len(sends),
             self.layout.decisions_stream,
             self.layout.audit_stream,
+            self.layout.outbox,
+            *[self.layout.outbox_item(item.decision_id) for item in sends],
             len(decisions),
-            _epoch_ms(at or datetime.now(UTC)),
+            at_ms,
+            len(sends),
             *[orjson.dumps(d.as_dict()) for d in decisions],
             *[orjson.dumps(dict(entry)) for entry in audit],
+            *item_args,
         )
 
 

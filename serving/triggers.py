@@ -32,6 +32,8 @@ import rule_engine
 from serving.rules import DEFAULT_VARIANT, RuleSet, TriggerRule, Variant
 
 SEND, HOLDOUT, NO_CONSENT, CAPPED = "send", "holdout", "no_consent", "capped"
+# A suppression in force at decision time; a pending send refused when it was due.
+SUPPRESSED, CANCELLED = "suppressed", "cancelled"
 
 
 # A decision's fields that any caller allowed to post events may see (see Decision.for_channel).
@@ -58,7 +60,7 @@ class Decision:
     event_id: str
     customer_id: str
     rule: str
-    outcome: str  # send | holdout | no_consent | capped
+    outcome: str  # send | holdout | no_consent | capped | suppressed | cancelled
     channel: str | None
     template: str | None
     send_at: str | None
@@ -129,6 +131,20 @@ def matches(rule: TriggerRule, values: Mapping[str, Any]) -> bool:
         return False
 
 
+def quiet_until(rule: TriggerRule, channel: str, at: datetime) -> datetime | None:
+    """The end of the rule's quiet hours if ``at`` falls inside them on ``channel``."""
+    quiet = rule.spec.quiet_hours
+    if quiet is None or channel not in quiet.channels:
+        return None
+    local = at.astimezone(ZoneInfo(quiet.timezone))
+    if not quiet.contains(local.time()):
+        return None
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(UTC)
+
+
 def send_time(
     rule: TriggerRule, channel: str, now: datetime, variant: Variant = DEFAULT_VARIANT
 ) -> tuple[datetime, str]:
@@ -136,17 +152,17 @@ def send_time(
     quiet hours."""
     delay = variant.delay_minutes
     at = now + timedelta(minutes=rule.spec.action.delay_minutes if delay is None else delay)
+    end = quiet_until(rule, channel, at)
+    if end is None:
+        return at, ""
     quiet = rule.spec.quiet_hours
-    if quiet is None or channel not in quiet.channels:
-        return at, ""
-    zone = ZoneInfo(quiet.timezone)
-    local = at.astimezone(zone)
-    if not quiet.contains(local.time()):
-        return at, ""
-    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(UTC), f"; deferred to {quiet.end:%H:%M} {quiet.timezone} (quiet hours)"
+    assert quiet is not None
+    return end, f"; deferred to {quiet.end:%H:%M} {quiet.timezone} (quiet hours)"
+
+
+def timestamp(at: datetime) -> str:
+    """RFC 3339 in UTC with the ``Z`` suffix, as decisions carry times."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def decision_id(event_id: str, rule: str) -> str:
@@ -161,6 +177,9 @@ def explain(rule: TriggerRule, outcome: str, channel: str, skipped: str, used: i
         refused = skipped.replace(",", ", ")
         parts.append(f"{refused} not consented" + (f", using {channel}" if channel else ""))
     cap = rule.spec.frequency_cap
+    if outcome == SUPPRESSED:
+        until = datetime.fromtimestamp(used / 1000, UTC).isoformat().replace("+00:00", "Z")
+        return f"{parts[0]}; customer suppressed until {until}: no message"
     if outcome == NO_CONSENT:
         parts.append("no consented channel")
     elif outcome == HOLDOUT:

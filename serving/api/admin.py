@@ -31,6 +31,7 @@ def rules_out(
             {
                 "name": r.name,
                 "event_type": r.spec.event_type,
+                "trigger": r.trigger,
                 "when": r.spec.when,
                 "priority": r.spec.priority,
                 "channels": list(r.channels),

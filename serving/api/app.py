@@ -20,7 +20,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from kairos.consent import default_consent
 from kairos.events import EventValidator
 from kairos.settings import Settings, get_settings
 from serving import auth
@@ -85,16 +84,7 @@ def create_app(
         client = await open_async(
             settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0
         )
-        app.state.store = Store(
-            client,
-            layout,
-            default_consent(settings.feature_defs_dir),
-            settings.session_ttl_minutes * 60,
-            settings.consent_ttl_hours * 3600,
-            settings.api_pointer_cache_ms / 1000,
-            settings.event_dedup_hours * 3600,
-            stream_max_entries=settings.stream_max_entries,
-        )
+        app.state.store = Store.from_settings(client, settings, layout)
         try:
             yield
         finally:

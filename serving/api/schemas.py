@@ -60,7 +60,9 @@ class DecisionOut(BaseModel):
     event_id: str
     customer_id: str
     rule: str
-    outcome: str = Field(description="send | holdout | no_consent | capped")
+    outcome: str = Field(
+        description="send | holdout | no_consent | capped | suppressed | cancelled"
+    )
     channel: str | None
     template: str | None
     send_at: str | None
@@ -86,7 +88,8 @@ class IngestOut(BaseModel):
         "and nothing changed."
     )
     decisions: list[DecisionOut] = Field(
-        description="One per matching rule tried; outcome send | holdout | no_consent | capped."
+        description="One per matching rule tried; outcome send | holdout | no_consent | "
+        "capped | suppressed."
     )
     dropped: str | None = Field(
         None,
@@ -107,7 +110,8 @@ class VariantOut(BaseModel):
 
 class RuleOut(BaseModel):
     name: str
-    event_type: str
+    event_type: str | None = Field(description="The event that fires it; null for a journey.")
+    trigger: str = Field(description="What fires it, in words (an event, a sequence, silence).")
     when: str | None
     priority: int
     channels: list[str]

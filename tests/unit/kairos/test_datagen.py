@@ -12,7 +12,7 @@ import pytest
 
 from kairos.datagen import generate, landing_file
 from kairos.datagen.__main__ import main as datagen_main
-from kairos.events import EventValidator, event_types
+from kairos.events import DELIVERY_FEEDBACK, SUPPRESS, EventValidator, event_types
 from kairos.landing import LocalLanding
 
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)
@@ -62,7 +62,8 @@ def test_one_file_per_hour_in_the_landing_layout(landed) -> None:  # type: ignor
 
 def test_every_kind_of_behaviour_appears(landed) -> None:  # type: ignore[no-untyped-def]
     _, report, _ = landed
-    expected = set(event_types()) - {"remove_from_cart"}
+    # Delivery feedback and suppression come from Kairos's connectors and operators.
+    expected = set(event_types()) - {"remove_from_cart", SUPPRESS, *DELIVERY_FEEDBACK}
     assert expected <= set(report.event_types), expected - set(report.event_types)
     # funnel shape: views >> cart adds >> purchases
     t = report.event_types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,58 @@ def test_a_paused_variant_gives_its_customers_to_the_others_never_to_the_holdout
 def test_broken_variants_name_the_field(variants: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(RuleError, match=message):
         parse_rules({"rules": [base_rule(variants=variants)]}, "r")
+
+
+def journey(**changes: Any) -> dict[str, Any]:
+    rule = base_rule(event_type=None, after="add_to_cart", unless=["purchase"], within="30m")
+    rule.pop("event_type")
+    rule["when"] = "score >= 0.5"  # add_to_cart has no cart_value
+    rule.update(changes)
+    return rule
+
+
+def test_journey_rules_load_as_sequences_and_absences() -> None:
+    rules = parse_rules(
+        {
+            "rules": [
+                journey(name="left"),
+                journey(name="doubt", after="checkout_started", then="remove_from_cart", unless=[]),
+                base_rule(unless=["purchase"]),
+            ],
+            "max_messages_per_day": 2,
+        },
+        "t.yaml",
+    )
+    left, doubt, nudge = rules.rules
+    assert (left.kind, left.within_ms, left.fires_on) == ("absence", 1_800_000, None)
+    assert (doubt.kind, doubt.fires_on) == ("sequence", "remove_from_cart")
+    assert nudge.kind == "event"
+    assert left.trigger == "add_to_cart, then no purchase for 30m"
+    assert [r.name for r in rules.for_event("remove_from_cart")] == ["doubt"]
+    assert [r.name for r in rules.journeys_for("purchase")] == ["left"]
+    assert rules.exit_events == {"purchase"}
+    assert rules.max_messages_per_day == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"event_type": "cart_abandoned"}, "field 'event_type': give either event_type or after"),
+        ({"within": None}, "field 'within': a journey (after) needs within"),
+        ({"within": "30 minutes"}, "is not a duration like 90s, 30m, 2h or 3d"),
+        ({"within": "31d"}, "at most 30d"),
+        ({"unless": []}, "field 'unless': after without then needs the unless events"),
+        ({"then": "add_to_cart", "unless": []}, "then must be another event than after"),
+        ({"unless": ["add_to_cart"]}, "an exit event cannot also start"),
+        ({"unless": ["purchas"]}, "field 'unless': unknown event type 'purchas'"),
+        ({"after": "cart_filled"}, "field 'after': unknown event type 'cart_filled'"),
+    ],
+)
+def test_a_malformed_journey_names_its_field(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(RuleError, match=re.escape(message)):
+        parse_rules({"rules": [journey(**changes)]}, "t.yaml")
+
+
+def test_a_negative_daily_limit_is_refused() -> None:
+    with pytest.raises(RuleError, match="max_messages_per_day must be a whole number"):
+        parse_rules({"rules": [base_rule()], "max_messages_per_day": -1}, "t.yaml")
