@@ -97,6 +97,7 @@ bench: setup ## benchmarks: each prints its table, then the batch targets in one
 	@$(PY) bench/attribution.py
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
+	@$(PY) bench/journeys.py
 	@$(PY) bench/report.py
 
 lint: venv ## ruff, mypy and the import layers (lint-imports)

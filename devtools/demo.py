@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     land_history(settings, args.customers, hours)
 
-    from devtools import demo_serving
+    from devtools import demo_journeys, demo_serving
     from devtools.dag_runs import airflow_env, run_hour
     from devtools.services import RedisProcess, SparkConnectProcess
     from kairos.spark import connect
@@ -294,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         _print_scores(spark, settings, end)
         _step(f"serving: the live Redis run ({printable_url(served.redis_url)}) and the HTTP API")
         demo_serving.run(spark, served, Interval(end - timedelta(hours=1), end))
+        _step(
+            "journeys: Kairos notices carts left for 30 minutes, waits an hour, cancels the "
+            "email of a customer who bought meanwhile, delivers the rest (simulated clock)"
+        )
+        demo_journeys.run(served, end)
         _closed_loop(spark, settings)
     finally:
         redis_server.stop()

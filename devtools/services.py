@@ -374,8 +374,8 @@ def _spawn(
     env: dict[str, str] | None = None,
 ) -> None:
     """Start a service in its own session, logging to ``logs/<name>.log``; wait until it
-    listens on ``port`` (a service without one, e.g. the scheduler: until it has stayed up
-    for two seconds)."""
+    listens on ``port`` (a service without one, e.g. the scheduler: until it logs its
+    :data:`READY_LINE`)."""
     if _pid(settings, name):
         print(f"{name}: already running (pid {_pid(settings, name)})")
         return
@@ -385,7 +385,9 @@ def _spawn(
         )
     logs = Path(settings.local_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as log:
+    log_path = logs / f"{name}.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv,
             stdout=log,
@@ -397,9 +399,20 @@ def _spawn(
     if port is not None:
         _wait_port(port, proc, name, timeout)
         return
-    time.sleep(2.0)
-    if proc.poll() is not None:
-        raise RuntimeError(f"{name} exited with code {proc.returncode}; see logs/{name}.log")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log_path}")
+        with open(log_path, "rb") as written:
+            written.seek(offset)
+            if READY_LINE.encode() in written.read():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not report ready within {timeout:.0f}s; see {log_path}")
+
+
+# What a service without a port logs once it is running (serving.scheduler.serve).
+READY_LINE = "ready:"
 
 
 AIRFLOW_PORT = 8080

@@ -272,8 +272,8 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
     for rule in sorted(rules.rules, key=lambda r: (r.trigger, -r.spec.priority)):
         spec = rule.spec
         print(
-            f"  {rule.trigger:<16} p{spec.priority:<4} {rule.name:<28} "
-            f"{' > '.join(rule.channels):<14} holdout {spec.holdout:.0%}  when {spec.when or '-'}"
+            f"  {rule.name:<26} p{spec.priority:<4} {' > '.join(rule.channels):<14} "
+            f"holdout {spec.holdout:.0%}  on {rule.trigger}  when {spec.when or '-'}"
         )
     return 0
 

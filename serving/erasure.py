@@ -1,5 +1,6 @@
-"""Erasure in Redis: the customer's live state, their rows in every run, their undrained
-stream entries, and the suppression list that keeps them erased.
+"""Erasure in Redis: the customer's live state, their journey timers and sends, their rows in
+every run, their undrained stream entries (and dead letters), and the suppression list that
+keeps them erased.
 
 The lake side is :mod:`spark_jobs.erase_customers`, which calls :func:`erase` for each
 request. The API checks each event against the suppression list (:func:`is_erased`) and
@@ -68,20 +69,46 @@ def erase(client: redis.Redis, layout: Layout, customer: str, anonymous: list[st
         if keys:
             state_keys += int(client.delete(*keys))
     client.zrem(layout.scoring_withdrawn, customer)
+    state_keys += _drop_journeys(client, layout, customer)
     runs: Any = client.zrange(layout.runs, 0, -1)  # live, being written, replaced: all
     run_rows = sum(drop_customers(client, layout, _text(r), [customer]) for r in runs)
     entries = _drop_stream_entries(client, layout, [customer, *anonymous])
     return Erased(state_keys, run_rows, entries)
 
 
+def _drop_journeys(client: redis.Redis, layout: Layout, customer: str) -> int:
+    """The customer's journey timers (members ``<rule>|<customer>``) and their sends in the
+    outbox, pending or kept for feedback (items are found by their content: their keys are
+    decision ids)."""
+    dropped = 0
+    for key in (layout.timers, layout.timers_claimed):
+        members = [
+            _text(m)
+            for m, _ in client.zscan_iter(key, match=f"*|{customer}", count=SCAN_COUNT)
+            if _text(m).endswith(f"|{customer}")
+        ]
+        if members:
+            dropped += int(client.zrem(key, *members))
+    mine = f'"customer_id":"{customer}"'
+    items = list(client.scan_iter(match=layout.outbox_item("*"), count=SCAN_COUNT))
+    for key in items:
+        raw = client.get(key)
+        if raw is not None and mine in _text(raw):
+            decision_id = _text(key).rsplit(":", 1)[-1]
+            client.zrem(layout.outbox, decision_id)
+            client.zrem(layout.outbox_claimed, decision_id)
+            dropped += int(client.delete(key))
+    return dropped
+
+
 def _drop_stream_entries(client: redis.Redis, layout: Layout, ids: list[str]) -> int:
     """Delete the undrained entries of every stream that name one of ``ids``."""
     pattern = re.compile(id_pattern(ids))
     dropped = 0
-    for stream in streams(layout):
+    for key in [s.key for s in streams(layout)] + [layout.dead_letter_stream]:
         start = "-"
         while True:
-            page: Any = client.xrange(stream.key, min=start, count=STREAM_PAGE)
+            page: Any = client.xrange(key, min=start, count=STREAM_PAGE)
             if not page:
                 break
             doomed = [
@@ -90,7 +117,7 @@ def _drop_stream_entries(client: redis.Redis, layout: Layout, ids: list[str]) ->
                 if any(pattern.search(_text(v)) for v in (values or {}).values())
             ]
             if doomed:
-                dropped += int(client.xdel(stream.key, *doomed))
+                dropped += int(client.xdel(key, *doomed))
             if len(page) < STREAM_PAGE:
                 break
             start = f"({_text(page[-1][0])}"

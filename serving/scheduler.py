@@ -391,6 +391,12 @@ async def serve(settings: Settings, once: bool = False, stop: asyncio.Event | No
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        log.info(
+            "ready: rules %s, connectors %s, lease %.0f s",
+            settings.triggers_file,
+            delivery.source,
+            settings.scheduler_lease_seconds,
+        )
         await scheduler.run(stop, settings.scheduler_poll_ms / 1000)
         return scheduler.tally
     finally:

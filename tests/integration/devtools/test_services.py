@@ -116,3 +116,22 @@ def test_the_local_cluster_serves_every_slot(tmp_path: Path) -> None:
         client.close()
     finally:
         cluster.stop()
+
+
+def test_up_starts_the_scheduler_and_reports_one_that_cannot_start(
+    tmp_path: Path, redis_server: str
+) -> None:
+    from kairos.settings import Settings
+
+    settings = Settings(local_dir=str(tmp_path))
+    argv, port, _ = services._services(settings)["scheduler"]
+    assert port is None  # it listens on nothing: up waits until it has stayed up
+    env = {"KAIROS_REDIS_URL": redis_server, "KAIROS_LOCAL_DIR": str(tmp_path)}
+    services._spawn(settings, "scheduler", argv, port, 10, env)
+    pid = services._pid(settings, "scheduler")
+    assert pid is not None
+    stop_group(pid)
+    broken = {**env, "KAIROS_DELIVERY_FILE": str(tmp_path / "missing.yaml")}
+    with pytest.raises(RuntimeError, match="scheduler exited with code 1"):
+        services._spawn(settings, "scheduler", argv, port, 10, broken)
+    assert "no such delivery file" in (tmp_path / "logs" / "scheduler.log").read_text()

@@ -36,6 +36,17 @@ PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
+def cart_left(channel: str = "email") -> dict[str, Any]:
+    """An absence rule: a cart with no purchase for 30 minutes."""
+    return {
+        "name": "cart_left",
+        "after": "add_to_cart",
+        "unless": ["purchase"],
+        "within": "30m",
+        "action": {"channel": channel, "template": "cart_left"},
+    }
+
+
 class Clock:
     def __init__(self, at: datetime = T0):
         self.at = at

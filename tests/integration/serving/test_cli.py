@@ -57,7 +57,7 @@ def test_keys_and_rules_commands(cli: Api, capsys: pytest.CaptureFixture[str]) -
     assert "campaign-tool            marketing" in capsys.readouterr().out
     assert main(["keys", "revoke", "--name", "campaign-tool"]) == 0
     assert main(["rules", "check", cli.settings.triggers_file]) == 0
-    assert "3 rules valid" in capsys.readouterr().out
+    assert "6 rules valid" in capsys.readouterr().out
 
 
 def test_redis_down_is_a_clear_error(cli: Api, monkeypatch: pytest.MonkeyPatch) -> None:

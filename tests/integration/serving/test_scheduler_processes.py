@@ -19,21 +19,13 @@ from serving.connection import open_async
 from serving.reload import RuleProvider
 from serving.store import Store
 from tests.integration.serving.conftest import Api
-from tests.integration.serving.journey_harness import Journeys, event, journeys_for
+from tests.integration.serving.journey_harness import Journeys, cart_left, event, journeys_for
 
 RULES: dict[str, Any] = {
     "version": 1,
-    "rules": [
-        {
-            "name": "cart_left",
-            "after": "add_to_cart",
-            "unless": ["purchase"],
-            "within": "30m",
-            # push is opt-in and nobody here opted in: each window ends in a `no_consent`
-            # decision, which is all these tests count (the outbox stays out of it).
-            "action": {"channel": "push", "template": "cart_left"},
-        }
-    ],
+    # push is opt-in and nobody here opted in: each window ends in a `no_consent` decision,
+    # which is all these tests count (the outbox stays out of it).
+    "rules": [cart_left(channel="push")],
 }
 
 

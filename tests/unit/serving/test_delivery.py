@@ -44,7 +44,7 @@ def test_a_webhook_reads_its_secret_from_the_environment_never_the_file(tmp_path
         load_delivery(path, tmp_path, environ={})
     connector = load_delivery(path, tmp_path, environ={"PUSH_SECRET": "s3"}).connector("push")
     assert isinstance(connector, WebhookConnector) and connector.secret == b"s3"
-    with pytest.raises(DeliveryConfigError, match="field 'connectors.push.webhook.secret'"):
+    with pytest.raises(DeliveryConfigError, match=r"field 'connectors\.push\.webhook\.secret'"):
         bad = {**HOOK, "secret": "inline"}
         load_delivery(write(tmp_path, {"connectors": {"push": bad}, "channels": {}}), tmp_path, {})
 
