@@ -76,7 +76,10 @@ def _receiver(port: int) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024  # the default backlog (5) refuses concurrent clients
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
 
 
 def _settings(root: Path, url: str, hook: str | None) -> Settings:
@@ -192,9 +195,11 @@ async def dispatch(settings: Settings, sends: int) -> float:
     await pipe.execute()
     scheduler = _scheduler(client, settings)
     began = time.perf_counter()
-    while scheduler.tally.sent < sends:
-        await scheduler.tick()
+    while await scheduler.tick():
+        pass
     seconds = time.perf_counter() - began
+    if scheduler.tally.sent != sends:
+        raise RuntimeError(f"sent {scheduler.tally.sent:,} of {sends:,}: {scheduler.tally.counters()}")
     await scheduler.delivery.close()
     await client.aclose()
     return sends / seconds

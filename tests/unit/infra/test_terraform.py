@@ -132,3 +132,20 @@ def test_redis_never_evicts_state_keys() -> None:
     assert parameters["maxmemory-policy"] == "noeviction"
     (redis,) = _resources("aws_elasticache_replication_group")
     assert "aws_elasticache_parameter_group.redis.name" in redis["parameter_group_name"]
+
+
+def test_every_redis_client_may_open_a_connection_to_redis() -> None:
+    """Ingress on Redis is not enough: the ECS tasks' groups only let HTTPS out, so without
+    an egress rule to Redis on 6379 the API (and the scheduler) could not connect at all."""
+    rules = {
+        "ingress": _resources("aws_vpc_security_group_ingress_rule"),
+        "egress": _resources("aws_vpc_security_group_egress_rule"),
+    }
+    for direction, found in rules.items():
+        to_redis = [r for r in found if _text(r.get("from_port")) == "6379"]
+        assert len(to_redis) == 1, direction
+        # for_each over a map: its keys are known at plan time (SG ids are not)
+        assert "var.client_security_groups" in _text(to_redis[0]["for_each"]), direction
+    (prod,) = [p for p in FILES if p.match("envs/prod/main.tf")]
+    redis_module = next(m['"redis"'] for m in parse(prod)["module"] if '"redis"' in m)
+    assert set(redis_module["client_security_groups"]) == {"api", "scheduler", "spark", "airflow"}

@@ -55,11 +55,12 @@ module "redis" {
   subnet_ids = var.private_subnet_ids
   node_type  = var.redis_node_type
   replicas   = var.redis_replicas
-  client_security_group_ids = [
-    module.api.task_security_group_id,      # lookups, audiences, decisions
-    module.spark.cluster_security_group_id, # materialize_scores from the executors
-    module.airflow.security_group_id,       # drain_streams
-  ]
+  client_security_groups = {
+    api       = module.api.task_security_group_id,       # lookups, audiences, decisions
+    scheduler = module.scheduler.task_security_group_id, # journey timers, due sends
+    spark     = module.spark.cluster_security_group_id,  # materialize_scores from the executors
+    airflow   = module.airflow.security_group_id,        # drain_streams
+  }
   kms_key_arn        = module.storage.kms_key_arn
   log_retention_days = var.log_retention_days
   tags               = local.tags
@@ -149,6 +150,29 @@ module "api" {
   secrets = merge(local.kairos_secret_environment, {
     KAIROS_API_KEYS_YAML = aws_secretsmanager_secret.api_keys.arn
   })
+  task_policy_json   = data.aws_iam_policy_document.api.json
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+}
+
+# The scheduler (python -m serving scheduler): fires journey timers and delivers due sends
+# through the connectors of feature_defs/delivery.yaml. A worker: it listens on nothing, and
+# its tasks share the work (claims are atomic, a dead task's claims expire).
+module "scheduler" {
+  source          = "../../modules/ecs_worker"
+  name            = "${var.name}-scheduler"
+  vpc_id          = var.vpc_id
+  task_subnet_ids = var.private_subnet_ids
+  image           = var.api_image
+  command         = ["python", "-m", "serving", "scheduler"]
+  cpu             = 512
+  memory          = 1024
+  desired_count   = var.scheduler_desired_count
+  kms_key_arn     = module.storage.kms_key_arn
+  scratch_path    = "/tmp/kairos" # KAIROS_LOCAL_DIR; the root filesystem stays read-only
+  environment     = local.kairos_environment
+  # The webhooks' signing keys, by the variable each connector names (secret_env).
+  secrets            = merge(local.kairos_secret_environment, var.delivery_secret_arns)
   task_policy_json   = data.aws_iam_policy_document.api.json
   log_retention_days = var.log_retention_days
   tags               = local.tags

@@ -109,6 +109,22 @@ variable "api_desired_count" {
   }
 }
 
+variable "scheduler_desired_count" {
+  description = "Scheduler tasks (journey timers, due sends); they share the work."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.scheduler_desired_count >= 1
+    error_message = "Run at least one scheduler: without one no journey fires and no send goes out."
+  }
+}
+
+variable "delivery_secret_arns" {
+  description = "Signing secrets of the delivery file's webhooks: the variable a connector names (secret_env) -> Secrets Manager ARN."
+  type        = map(string)
+  default     = {}
+}
+
 variable "redis_node_type" {
   description = "ElastiCache node type of the serving Redis."
   type        = string

@@ -1,109 +1,74 @@
 # One containerized HTTP service on ECS Fargate behind an HTTPS Application Load Balancer:
-# used for the MLflow tracking server and for the Kairos serving API.
+# used for the MLflow tracking server and for the Kairos serving API. The task itself (cluster,
+# logs, roles, definition, security group) is modules/ecs_task.
 
-data "aws_region" "current" {}
-
-resource "aws_ecs_cluster" "this" {
-  name = var.name
-  setting {
-    name  = "containerInsights"
-    value = "enabled"
-  }
-  tags = var.tags
+module "task" {
+  source                     = "../ecs_task"
+  name                       = var.name
+  vpc_id                     = var.vpc_id
+  image                      = var.image
+  command                    = var.command
+  container_port             = var.container_port
+  cpu                        = var.cpu
+  memory                     = var.memory
+  environment                = var.environment
+  secrets                    = var.secrets
+  scratch_path               = var.scratch_path
+  task_policy_json           = var.task_policy_json
+  kms_key_arn                = var.kms_key_arn
+  log_retention_days         = var.log_retention_days
+  security_group_description = "The ${var.name} tasks: from their load balancer only"
+  tags                       = var.tags
 }
 
-resource "aws_cloudwatch_log_group" "this" {
-  name              = "/kairos/${var.name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
+moved {
+  from = aws_ecs_cluster.this
+  to   = module.task.aws_ecs_cluster.this
 }
 
-data "aws_iam_policy_document" "ecs_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
-    }
-  }
+moved {
+  from = aws_cloudwatch_log_group.this
+  to   = module.task.aws_cloudwatch_log_group.this
 }
 
-# Execution role: pull the image, write logs, read exactly this service's secrets.
-resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
-  tags               = var.tags
+moved {
+  from = aws_iam_role.execution
+  to   = module.task.aws_iam_role.execution
 }
 
-resource "aws_iam_role_policy_attachment" "execution" {
-  role       = aws_iam_role.execution.name
-  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+moved {
+  from = aws_iam_role_policy_attachment.execution
+  to   = module.task.aws_iam_role_policy_attachment.execution
 }
 
-data "aws_iam_policy_document" "secrets" {
-  statement {
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = length(var.secrets) > 0 ? values(var.secrets) : ["arn:aws:secretsmanager:*:*:secret:none"]
-  }
-  statement {
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
-  }
+moved {
+  from = aws_iam_role_policy.secrets
+  to   = module.task.aws_iam_role_policy.secrets
 }
 
-resource "aws_iam_role_policy" "secrets" {
-  name   = "read-service-secrets"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.secrets.json
+moved {
+  from = aws_iam_role.task
+  to   = module.task.aws_iam_role.task
 }
 
-resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
-  tags               = var.tags
+moved {
+  from = aws_iam_role_policy.task
+  to   = module.task.aws_iam_role_policy.task
 }
 
-resource "aws_iam_role_policy" "task" {
-  name   = "application"
-  role   = aws_iam_role.task.id
-  policy = var.task_policy_json
+moved {
+  from = aws_ecs_task_definition.this
+  to   = module.task.aws_ecs_task_definition.this
 }
 
-resource "aws_ecs_task_definition" "this" {
-  family                   = var.name
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.cpu
-  memory                   = var.memory
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
-  container_definitions = jsonencode([{
-    name                   = "app"
-    image                  = var.image
-    command                = var.command
-    essential              = true
-    readonlyRootFilesystem = true
-    portMappings           = [{ containerPort = var.container_port, protocol = "tcp" }]
-    environment            = [for k, v in var.environment : { name = k, value = v }]
-    secrets                = [for k, arn in var.secrets : { name = k, valueFrom = arn }]
-    mountPoints            = var.scratch_path == null ? [] : [{ sourceVolume = "scratch", containerPath = var.scratch_path }]
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.this.name
-        awslogs-region        = data.aws_region.current.name
-        awslogs-stream-prefix = "app"
-      }
-    }
-  }])
-  dynamic "volume" {
-    for_each = var.scratch_path == null ? [] : [1]
-    content {
-      name = "scratch"
-    }
-  }
-  tags = var.tags
+moved {
+  from = aws_security_group.task
+  to   = module.task.aws_security_group.task
+}
+
+moved {
+  from = aws_vpc_security_group_egress_rule.task_https
+  to   = module.task.aws_vpc_security_group_egress_rule.task_https
 }
 
 resource "aws_security_group" "alb" {
@@ -129,32 +94,16 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   ip_protocol                  = "tcp"
   from_port                    = var.container_port
   to_port                      = var.container_port
-  referenced_security_group_id = aws_security_group.task.id
-}
-
-resource "aws_security_group" "task" {
-  name        = "${var.name}-task"
-  description = "The ${var.name} tasks: from their load balancer only"
-  vpc_id      = var.vpc_id
-  tags        = var.tags
+  referenced_security_group_id = module.task.security_group_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "task_from_alb" {
-  security_group_id            = aws_security_group.task.id
+  security_group_id            = module.task.security_group_id
   description                  = "From the load balancer"
   ip_protocol                  = "tcp"
   from_port                    = var.container_port
   to_port                      = var.container_port
   referenced_security_group_id = aws_security_group.alb.id
-}
-
-resource "aws_vpc_security_group_egress_rule" "task_https" {
-  security_group_id = aws_security_group.task.id
-  description       = "HTTPS to AWS APIs and ECR (through the VPC's endpoints or NAT)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
 }
 
 resource "aws_lb" "this" {
@@ -207,13 +156,13 @@ resource "aws_lb_listener" "https" {
 
 resource "aws_ecs_service" "this" {
   name            = var.name
-  cluster         = aws_ecs_cluster.this.id
-  task_definition = aws_ecs_task_definition.this.arn
+  cluster         = module.task.cluster_id
+  task_definition = module.task.task_definition_arn
   desired_count   = var.desired_count
   launch_type     = "FARGATE"
   network_configuration {
     subnets          = var.task_subnet_ids
-    security_groups  = [aws_security_group.task.id]
+    security_groups  = [module.task.security_group_id]
     assign_public_ip = false
   }
   load_balancer {

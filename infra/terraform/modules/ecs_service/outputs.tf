@@ -5,10 +5,10 @@ output "url" {
 
 output "task_security_group_id" {
   description = "Security group of the service's tasks (to allow them into Redis or RDS)."
-  value       = aws_security_group.task.id
+  value       = module.task.security_group_id
 }
 
 output "task_role_arn" {
   description = "IAM role the application runs as."
-  value       = aws_iam_role.task.arn
+  value       = module.task.task_role_arn
 }

@@ -22,19 +22,31 @@ resource "aws_secretsmanager_secret_version" "auth" {
 
 resource "aws_security_group" "redis" {
   name        = "${var.name}-redis"
-  description = "Kairos Redis: TLS from the API, Spark and Airflow only"
+  description = "Kairos Redis: TLS from the API, the scheduler, Spark and Airflow only"
   vpc_id      = var.vpc_id
   tags        = var.tags
 }
 
 resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = toset(var.client_security_group_ids)
+  for_each                     = var.client_security_groups
   security_group_id            = aws_security_group.redis.id
-  description                  = "Redis TLS from a Kairos client"
+  description                  = "Redis TLS from a Kairos client (${each.key})"
   ip_protocol                  = "tcp"
   from_port                    = 6379
   to_port                      = 6379
   referenced_security_group_id = each.value
+}
+
+# And the way out of each client: a security group's egress is its own rule, and the clients'
+# groups allow little else (the ECS services only HTTPS).
+resource "aws_vpc_security_group_egress_rule" "clients" {
+  for_each                     = var.client_security_groups
+  security_group_id            = each.value
+  description                  = "To Kairos Redis (TLS)"
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
+  referenced_security_group_id = aws_security_group.redis.id
 }
 
 resource "aws_elasticache_subnet_group" "redis" {

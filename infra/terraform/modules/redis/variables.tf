@@ -35,9 +35,9 @@ variable "replicas" {
   }
 }
 
-variable "client_security_group_ids" {
-  description = "Security groups allowed to connect (the API, Spark, Airflow workers)."
-  type        = list(string)
+variable "client_security_groups" {
+  description = "Security groups allowed to connect, by a name known before apply (api, scheduler, spark, airflow): for_each needs keys it can plan."
+  type        = map(string)
 }
 
 variable "kms_key_arn" {
