@@ -199,7 +199,8 @@ async def dispatch(settings: Settings, sends: int) -> float:
         pass
     seconds = time.perf_counter() - began
     if scheduler.tally.sent != sends:
-        raise RuntimeError(f"sent {scheduler.tally.sent:,} of {sends:,}: {scheduler.tally.counters()}")
+        done = scheduler.tally.counters()
+        raise RuntimeError(f"sent {scheduler.tally.sent:,} of {sends:,}: {done}")
     await scheduler.delivery.close()
     await client.aclose()
     return sends / seconds

@@ -435,7 +435,9 @@ class Store:
             change = {props["consent_channel"]: (bool(props["consent_granted"]), changed_ms)}
             args = state.consent_args(self.consent_ttl_ms, change)
             pipe.eval(state.CONSENT, 1, self.layout.consent(customer), *args)
-        journey_at = self._journey_commands(pipe, event_json, etype, at_ms, now_ms, rules, customer)
+        journey_at = self._journey_commands(
+            pipe, event_json, etype, props, at_ms, now_ms, rules, customer
+        )
         if customer:
             pipe.hgetall(self.layout.consent(customer))
         if customer and run:
@@ -459,7 +461,7 @@ class Store:
         fired = {step.rule.name: step.fired_on for step in answered if step.fired_on is not None}
         if etype == FAILED and props.get("decision_id"):
             await self.fall_back(
-                str(props["decision_id"]), str(props.get("failure_reason", "")), now
+                str(props["decision_id"]), customer, str(props.get("failure_reason", "")), now
             )
         raw_consent, row = (results[-2], results[-1]) if run else (results[-1], None)
         consent = state.consent_view(state.decode_hash(raw_consent), self.defaults)
@@ -492,6 +494,7 @@ class Store:
         pipe: Any,
         event_json: bytes,
         etype: str,
+        props: Mapping[str, Any],
         at_ms: int,
         now_ms: int,
         rules: RuleSet,
@@ -506,10 +509,7 @@ class Store:
         record_seen = etype in rules.exit_events
         suppress_until = 0
         if etype == SUPPRESS:
-            hours = float(
-                (orjson.loads(event_json).get("properties") or {}).get("suppress_hours", 0)
-            )
-            suppress_until = at_ms + int(hours * 3_600_000)
+            suppress_until = at_ms + int(float(props.get("suppress_hours", 0)) * 3_600_000)
         if not touched and not record_seen and not suppress_until:
             return None
         for rule in touched:
@@ -608,14 +608,19 @@ class Store:
         await self.record(decisions, [_audit(d, now, None) for d in decisions], now, sends)
         return decisions
 
-    async def fall_back(self, failed_id: str, why: str, now: datetime) -> Decision | None:
-        """A send reported failed goes out once on the rule's next channel (consent to it is
-        checked when it is due, like any send): the fallback's decision and outbox item are
-        written only if that channel's item does not exist yet."""
+    async def fall_back(
+        self, failed_id: str, customer: str, why: str, now: datetime
+    ) -> Decision | None:
+        """A send to ``customer`` reported failed goes out once on the rule's next channel
+        (consent to it is checked when it is due, like any send): the fallback's decision and
+        outbox item are written only if that channel's item does not exist yet. A report
+        naming another customer's send changes nothing."""
         raw = await self.client.get(self.layout.outbox_item(failed_id))
         if raw is None:
             return None
         failed = Item.from_json(raw)
+        if failed.customer_id != customer:
+            return None
         channel = failed.next_channel()
         if channel is None:
             return None

@@ -47,6 +47,20 @@ def cart_left(channel: str = "email") -> dict[str, Any]:
     }
 
 
+# A push (email when it fails) on every cart_abandoned: the delivery tests' rule.
+PUSH_RESCUE: dict[str, Any] = {
+    "version": 1,
+    "rules": [
+        {
+            "name": "rescue",
+            "event_type": "cart_abandoned",
+            "action": {"channel": "push", "template": "rescue_push"},
+            "fallback_channels": ["email"],
+        }
+    ],
+}
+
+
 class Clock:
     def __init__(self, at: datetime = T0):
         self.at = at

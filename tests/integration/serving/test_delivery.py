@@ -17,21 +17,18 @@ from fastapi.testclient import TestClient
 from devtools.services import free_port
 from serving.delivery import SIGNATURE_HEADER, verify
 from tests.integration.serving.conftest import Api
-from tests.integration.serving.journey_harness import T0, Journeys, event, journeys_for, minutes
+from tests.integration.serving.journey_harness import (
+    PUSH_RESCUE,
+    T0,
+    Journeys,
+    event,
+    journeys_for,
+    minutes,
+)
 
 SECRET = "test-signing-secret"
 
-RULES: dict[str, Any] = {
-    "version": 1,
-    "rules": [
-        {
-            "name": "rescue",
-            "event_type": "cart_abandoned",
-            "action": {"channel": "push", "template": "rescue_push"},
-            "fallback_channels": ["email"],
-        }
-    ],
-}
+RULES = PUSH_RESCUE
 
 
 class Receiver:
