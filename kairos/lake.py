@@ -24,7 +24,7 @@ from kairos.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
-    from pyspark.sql.types import StructField
+    from pyspark.sql.types import StructField, StructType
 
 Mode = Literal["read", "write"]
 
@@ -163,9 +163,12 @@ def create(frame: DataFrame, settings: Settings, table: Table) -> None:
 
 
 def append(frame: DataFrame, settings: Settings, table: Table) -> None:
-    """Add ``frame``'s rows to the table (created if missing)."""
+    """Add ``frame``'s rows to the table (created if missing; columns and struct fields it
+    lacks are added first, see :func:`add_new_columns`)."""
     new = not exists(frame.sparkSession, settings, table)
     _note(table, "write")
+    if not new:
+        add_new_columns(frame.sparkSession, settings, table, frame)
     _writer(frame, settings, table, new).mode("append").save(table.path(settings))
 
 
@@ -251,21 +254,43 @@ class Merged:
         return self.inserted + self.updated
 
 
-def _add_new_columns(
+def add_new_columns(
     spark: SparkSession, settings: Settings, table: Table, frame: DataFrame
 ) -> None:
-    """Columns of ``frame`` the table lacks, added (nullable) before a MERGE writes them.
+    """Columns of ``frame`` the table lacks, and fields its struct columns lack (the event
+    contract's ``properties`` gaining a property), added (nullable) before a write.
 
-    Additive changes only, named one by one (``ALTER TABLE ... ADD COLUMNS``), instead of
-    Delta's ``schema.autoMerge``, which would also accept a mistyped column silently. Rows
-    written before keep null in the new columns.
+    Additive changes only, named one by one (``ALTER TABLE ... ADD COLUMNS``, nested fields as
+    ``parent.field``), instead of Delta's ``schema.autoMerge``, which would also accept a
+    mistyped column silently. Rows written before keep null in the new columns.
     """
+    _note(table, "write")
     # The target's schema, as part of writing it (not a read of its rows: lineage stays true).
-    have = set(spark.read.format("delta").load(table.path(settings)).columns)
-    new = [f for f in frame.schema.fields if f.name not in have]
+    have = spark.read.format("delta").load(table.path(settings)).schema
+    new = _missing_fields(have, frame.schema, ())
     if new:
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+        columns = ", ".join(f"{name} {kind}" for name, kind in new)
         spark.sql(f"ALTER TABLE {_sql_path(settings, table)} ADD COLUMNS ({columns})").collect()
+
+
+def _missing_fields(
+    have: StructType, want: StructType, parents: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """(dotted, quoted name; type) of every field of ``want`` that ``have`` lacks, looking
+    into struct fields both have."""
+    from pyspark.sql.types import StructType
+
+    known = {f.name: f.dataType for f in have.fields}
+    missing: list[tuple[str, str]] = []
+    for field in want.fields:
+        path = (*parents, field.name)
+        if field.name not in known:
+            missing.append((".".join(f"`{p}`" for p in path), field.dataType.simpleString()))
+        elif isinstance(field.dataType, StructType):
+            before = known[field.name]
+            if isinstance(before, StructType):
+                missing += _missing_fields(before, field.dataType, path)
+    return missing
 
 
 def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) -> Merged:
@@ -280,7 +305,7 @@ def merge(frame: DataFrame, settings: Settings, table: Table, clauses: Merge) ->
         return Merged(inserted=int(last_operation_metrics(spark, settings, table)["numOutputRows"]))
     _note(table, "write")
     if clauses.update is not None or clauses.insert is not None:  # a delete writes no columns
-        _add_new_columns(spark, settings, table, frame)
+        add_new_columns(spark, settings, table, frame)
     view = f"kairos_merge_source_{next(_views)}"
     frame.createOrReplaceTempView(view)
     try:

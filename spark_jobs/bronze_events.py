@@ -122,8 +122,14 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> Loaded:
         erased = sum(r["count"] for r in counts if r["erased"])
         # The interval's landed hours are whole partitions: replacing them is metadata work.
         hours_predicate = interval.landed_partition_predicate()
+        # merge_schema: the event contract grows (a new property is a new field of
+        # `properties`); a lake written before takes it, older rows keep null there.
         lake.replace_where(
-            valid_events(checked, ingested_at), settings, catalog.BRONZE_EVENTS, hours_predicate
+            valid_events(checked, ingested_at),
+            settings,
+            catalog.BRONZE_EVENTS,
+            hours_predicate,
+            merge_schema=True,
         )
         stale = f"{hours_predicate} AND stage = '{STAGE}'"
         if bad:

@@ -191,6 +191,9 @@ def _merge(spark: SparkSession, settings: Settings, interval: Interval, batch: D
         print(f"silver.events: {inserted:,} new rows for {interval}")
         return inserted
 
+    # A grown event contract (a new property) reaches the table before its rows meet the
+    # batch's: rows read back below then have the batch's `properties`, and union with it.
+    lake.add_new_columns(spark, settings, catalog.SILVER_EVENTS, new_rows.select(*COLUMNS))
     # The event dates an id is deduplicated against, and the rows this batch may change.
     in_reach = lake.read(spark, settings, catalog.SILVER_EVENTS).where(
         F.col("event_date") >= F.lit(horizon.date())

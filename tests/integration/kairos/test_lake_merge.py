@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -49,3 +50,28 @@ def test_asking_whether_a_table_exists_logs_no_error(
     with caplog.at_level(logging.WARNING):
         assert not lake.exists(spark, settings, catalog.RULE_PERFORMANCE)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_writes_add_the_struct_fields_a_grown_contract_gives_properties(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """The event contract gained properties (decision_id for delivery feedback): an events
+    table written before has a narrower `properties` struct, and bronze's overwrite, silver's
+    append and its MERGE must all take the wider one (older rows keep null in the field)."""
+    old = "event_id string, properties struct<sku: string>"
+    new = "event_id string, properties struct<sku: string, decision_id: string>"
+    for write in ("replace_where", "append", "merge"):
+        table = dataclasses.replace(catalog.SILVER_EVENTS, name=f"events_{write}", partitioning=())
+        lake.create(spark.createDataFrame([("e-1", ("s-1",))], old), settings, table)
+        wider = spark.createDataFrame([("e-2", ("s-2", "d-2"))], new)
+        if write == "replace_where":
+            lake.replace_where(wider, settings, table, "event_id = 'e-2'", merge_schema=True)
+        elif write == "append":
+            lake.append(wider, settings, table)
+        else:
+            lake.merge(wider, settings, table, lake.Merge(on="t.event_id = s.event_id"))
+        rows = lake.read(spark, settings, table).collect()
+        assert {r["event_id"]: r["properties"].asDict() for r in rows} == {
+            "e-1": {"sku": "s-1", "decision_id": None},
+            "e-2": {"sku": "s-2", "decision_id": "d-2"},
+        }, write
