@@ -36,7 +36,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from serving.rules import ABSENCE, TriggerRule
+from kairos.events import SUPPRESS
+from serving.layout import Layout
+from serving.rules import ABSENCE, RuleSet, TriggerRule
 
 # Customer state outlives the longest window (30 days) and the longest delay (7 days).
 STATE_TTL_MS = 38 * 86_400_000
@@ -133,6 +135,45 @@ def fire_at_ms(rule: TriggerRule, started_ms: int, lateness_ms: int) -> int:
     """When an absence window opened at ``started_ms`` may fire: every event of the window
     has arrived by then (the lateness bound)."""
     return started_ms + rule.within_ms + lateness_ms
+
+
+def queue_updates(
+    pipe: Any,
+    layout: Layout,
+    lateness_ms: int,
+    event_json: bytes,
+    etype: str,
+    props: Mapping[str, Any],
+    at_ms: int,
+    now_ms: int,
+    rules: RuleSet,
+    customer: str,
+) -> int | None:
+    """Queue one event's journey updates on ``pipe`` (the timers first, then the customer's
+    state: a timer without state is harmless, state without a timer would be lost); the
+    index of the JOURNEY script's answer in the pipeline, None if the event changes none."""
+    touched = rules.journeys_for(etype)
+    record_seen = etype in rules.exit_events
+    suppress_until = 0
+    if etype == SUPPRESS:
+        suppress_until = at_ms + int(float(props.get("suppress_hours", 0)) * 3_600_000)
+    if not touched and not record_seen and not suppress_until:
+        return None
+    for rule in touched:
+        if rule.kind == ABSENCE and rule.spec.after == etype:
+            fire_at = fire_at_ms(rule, at_ms, lateness_ms)
+            pipe.zadd(layout.timers, {timer_member(rule.name, customer): fire_at}, gt=True)
+    pipe.eval(
+        JOURNEY,
+        2 + len(touched),
+        layout.seen(customer),
+        layout.suppressed(customer),
+        *[layout.journey(customer, r.name) for r in touched],
+        *journey_args(
+            touched, etype, at_ms, now_ms, event_json, lateness_ms, record_seen, suppress_until
+        ),
+    )
+    return len(pipe) - 1
 
 
 def journey_args(

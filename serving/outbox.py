@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from serving.layout import Layout
 from serving.rules import TriggerRule
 from serving.triggers import Decision, timestamp
 
@@ -185,6 +186,56 @@ def item_decision(
         variant=item.variant,
         experiment=item.experiment,
     )
+
+
+async def fall_back(
+    client: Any,
+    layout: Layout,
+    keep_ms: int,
+    failed_id: str,
+    customer: str,
+    why: str,
+    now: datetime,
+) -> Decision | None:
+    """A send to ``customer`` reported failed goes out once on the rule's next channel
+    (consent to it is checked when it is due, like any send): the fallback's decision and
+    outbox item are written only if that channel's item does not exist yet
+    (:data:`ENQUEUE_ONCE`). A report naming another customer's send changes nothing."""
+    raw = await client.get(layout.outbox_item(failed_id))
+    if raw is None:
+        return None
+    failed = Item.from_json(raw)
+    channel = failed.next_channel()
+    if failed.customer_id != customer or channel is None:
+        return None
+    first = failed.fallback_of or failed.decision_id
+    new_id = derived_id(first, f"fallback:{channel}")
+    why = why or "no reason given"
+    item = failed.noted(
+        decision_id=new_id,
+        channel=channel,
+        attempt=0,
+        state="pending",
+        due_ms=int(now.timestamp() * 1000),
+        fallback_of=first,
+        history=(*failed.history, f"{failed.channel} failed: {why}"),
+    )
+    reason = f"fallback to {channel}: the {failed.channel} send {failed_id} failed ({why})"
+    decision = item_decision(item, "send", reason, now, new_id)
+    written = await client.eval(
+        ENQUEUE_ONCE,
+        3,
+        layout.decisions_stream,
+        layout.outbox,
+        layout.outbox_item(new_id),
+        new_id,
+        item.due_ms,
+        item.to_json(),
+        keep_ms,
+        orjson.dumps(decision.as_dict()),
+        item.due_ms,
+    )
+    return decision if written else None
 
 
 def derived_id(decision_id: str, purpose: str) -> str:

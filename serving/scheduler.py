@@ -228,8 +228,11 @@ class Scheduler:
             start, event = _text(answer[1]), orjson.loads(answer[2])
             made = await self.store.fire(rule, rules, event, now)
             await self.client.eval(journeys.DONE, 1, self.layout.journey(customer, name), start)
+        # Lateness as the customer sees it: from when the window could fire to when its
+        # decision was recorded (not to the start of this tick).
+        decided_ms = _ms(self.clock())
         self.tally.lateness_ms.append(
-            now_ms - journeys.fire_at_ms(rule, int(start), self.store.lateness_ms)
+            decided_ms - journeys.fire_at_ms(rule, int(start), self.store.lateness_ms)
         )
         self._count(fired=1, unmatched=0 if made else 1)
 

@@ -25,14 +25,14 @@ import orjson
 import redis.asyncio as aioredis
 
 from kairos.consent import default_consent
-from kairos.events import FAILED, SUPPRESS
+from kairos.events import FAILED
 from kairos.settings import Settings
 from serving import journeys, outbox, state
 from serving.experiments import read_paused
 from serving.layout import Layout
 from serving.materialize import drop_commands
-from serving.outbox import Item, derived_id, item_decision, item_for
-from serving.rules import ABSENCE, EVENT, RuleSet, TriggerRule
+from serving.outbox import Item, item_for
+from serving.rules import EVENT, RuleSet, TriggerRule
 from serving.triggers import Decision, decision_id, facts, make_decision, matches
 
 
@@ -435,8 +435,21 @@ class Store:
             change = {props["consent_channel"]: (bool(props["consent_granted"]), changed_ms)}
             args = state.consent_args(self.consent_ttl_ms, change)
             pipe.eval(state.CONSENT, 1, self.layout.consent(customer), *args)
-        journey_at = self._journey_commands(
-            pipe, event_json, etype, props, at_ms, now_ms, rules, customer
+        journey_at = (
+            journeys.queue_updates(
+                pipe,
+                self.layout,
+                self.lateness_ms,
+                event_json,
+                etype,
+                props,
+                at_ms,
+                now_ms,
+                rules,
+                customer,
+            )
+            if customer
+            else None
         )
         if customer:
             pipe.hgetall(self.layout.consent(customer))
@@ -460,8 +473,14 @@ class Store:
         )
         fired = {step.rule.name: step.fired_on for step in answered if step.fired_on is not None}
         if etype == FAILED and props.get("decision_id"):
-            await self.fall_back(
-                str(props["decision_id"]), customer, str(props.get("failure_reason", "")), now
+            await outbox.fall_back(
+                self.client,
+                self.layout,
+                self.outbox_keep_ms,
+                str(props["decision_id"]),
+                customer,
+                str(props.get("failure_reason", "")),
+                now,
             )
         raw_consent, row = (results[-2], results[-1]) if run else (results[-1], None)
         consent = state.consent_view(state.decode_hash(raw_consent), self.defaults)
@@ -488,56 +507,6 @@ class Store:
             decisions += made
             sends += items
         return decisions, sends
-
-    def _journey_commands(
-        self,
-        pipe: Any,
-        event_json: bytes,
-        etype: str,
-        props: Mapping[str, Any],
-        at_ms: int,
-        now_ms: int,
-        rules: RuleSet,
-        customer: str | None,
-    ) -> int | None:
-        """Queue the journey updates of one event on ``pipe`` (the timers first, then the
-        customer's state: a timer without state is harmless, state without a timer would be
-        lost); the index of the JOURNEY script's answer, None if the event changes none."""
-        if not customer:
-            return None
-        touched = rules.journeys_for(etype)
-        record_seen = etype in rules.exit_events
-        suppress_until = 0
-        if etype == SUPPRESS:
-            suppress_until = at_ms + int(float(props.get("suppress_hours", 0)) * 3_600_000)
-        if not touched and not record_seen and not suppress_until:
-            return None
-        for rule in touched:
-            if rule.kind == ABSENCE and rule.spec.after == etype:
-                fire_at = journeys.fire_at_ms(rule, at_ms, self.lateness_ms)
-                pipe.zadd(
-                    self.layout.timers,
-                    {journeys.timer_member(rule.name, customer): fire_at},
-                    gt=True,
-                )
-        pipe.eval(
-            journeys.JOURNEY,
-            2 + len(touched),
-            self.layout.seen(customer),
-            self.layout.suppressed(customer),
-            *[self.layout.journey(customer, r.name) for r in touched],
-            *journeys.journey_args(
-                touched,
-                etype,
-                at_ms,
-                now_ms,
-                event_json,
-                self.lateness_ms,
-                record_seen,
-                suppress_until,
-            ),
-        )
-        return len(pipe) - 1
 
     async def try_rules(
         self,
@@ -607,52 +576,6 @@ class Store:
         decisions, sends = await self.try_rules([rule], rules, event, customer, scores, run, now)
         await self.record(decisions, [_audit(d, now, None) for d in decisions], now, sends)
         return decisions
-
-    async def fall_back(
-        self, failed_id: str, customer: str, why: str, now: datetime
-    ) -> Decision | None:
-        """A send to ``customer`` reported failed goes out once on the rule's next channel
-        (consent to it is checked when it is due, like any send): the fallback's decision and
-        outbox item are written only if that channel's item does not exist yet. A report
-        naming another customer's send changes nothing."""
-        raw = await self.client.get(self.layout.outbox_item(failed_id))
-        if raw is None:
-            return None
-        failed = Item.from_json(raw)
-        if failed.customer_id != customer:
-            return None
-        channel = failed.next_channel()
-        if channel is None:
-            return None
-        new_id = derived_id(failed.fallback_of or failed.decision_id, f"fallback:{channel}")
-        item = failed.noted(
-            decision_id=new_id,
-            channel=channel,
-            attempt=0,
-            state="pending",
-            due_ms=_epoch_ms(now),
-            fallback_of=failed.fallback_of or failed.decision_id,
-            history=(*failed.history, f"{failed.channel} failed: {why or 'no reason given'}"),
-        )
-        reason = (
-            f"fallback to {channel}: the {failed.channel} send {failed_id} failed "
-            f"({why or 'no reason given'})"
-        )
-        decision = item_decision(item, "send", reason, now, new_id)
-        written = await self.client.eval(
-            outbox.ENQUEUE_ONCE,
-            3,
-            self.layout.decisions_stream,
-            self.layout.outbox,
-            self.layout.outbox_item(new_id),
-            new_id,
-            item.due_ms,
-            item.to_json(),
-            self.outbox_keep_ms,
-            orjson.dumps(decision.as_dict()),
-            _epoch_ms(now),
-        )
-        return decision if written else None
 
     async def record(
         self,
