@@ -191,11 +191,6 @@ def explain(rule: TriggerRule, outcome: str, channel: str, skipped: str, used: i
     return "; ".join(parts)
 
 
-def candidates(rules: RuleSet, values: Mapping[str, Any]) -> list[TriggerRule]:
-    """Matching rules for the event, highest priority first."""
-    return [r for r in rules.for_event(str(values.get("event_type"))) if matches(r, values)]
-
-
 def make_decision(
     rule: TriggerRule,
     rules: RuleSet,
