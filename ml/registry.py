@@ -111,3 +111,12 @@ def versions(client: MlflowClient, model: str) -> list[VersionInfo]:
         )
         for v in found
     ]
+
+
+def holdout_metrics(client: MlflowClient, model: str, version: str) -> dict[str, float]:
+    """The ``holdout_*`` metrics of the training run that logged ``model`` ``version``."""
+    run_id = client.get_model_version(model, version).run_id
+    if not run_id:
+        return {}
+    logged = client.get_run(run_id).data.metrics
+    return {k.removeprefix("holdout_"): v for k, v in logged.items() if k.startswith("holdout_")}

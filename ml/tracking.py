@@ -37,3 +37,12 @@ def alias_version(client: MlflowClient, model: str, alias: str) -> str | None:
         return str(client.get_model_version_by_alias(model, alias).version)
     except MlflowException:
         return None
+
+
+def has_store(settings: Settings) -> bool:
+    """Whether the tracking store exists yet: a local SQLite file that was never created
+    holds no runs or models (reading it would create it, with its migrations)."""
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).exists()
+    return True

@@ -1,7 +1,7 @@
 """Kairos serving from the command line: the marketing CLI, API keys, rules, the API itself.
 
     python -m serving score c-000042
-    python -m serving audience --min-score 0.8 --segment at_risk --out at_risk.csv
+    python -m serving audience --min-score 0.8 --segment at_risk --deciles 1-3 --out at_risk.csv
     python -m serving summary
     python -m serving keys add --name campaign-tool --role marketing
     python -m serving rules check feature_defs/triggers.yaml
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
 import sys
 from datetime import UTC, datetime
@@ -30,14 +29,14 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from kairos.settings import Settings, get_settings, printable_url
-from serving import auth, experiments, privacy
+from serving import auth, experiments, export, privacy
 from serving.connection import connect, connect_async
 from serving.delivery import DeliveryConfigError
+from serving.insights import Insights, Selection
 from serving.layout import Layout
+from serving.reach import NoDeciles
 from serving.rules import RuleError, load_rules
 from serving.store import CursorExpired, NotReady, Store, UnknownModel
-
-PAGE = 10_000
 
 
 def _store(settings: Settings) -> Store:
@@ -63,46 +62,33 @@ async def _score(settings: Settings, customer_id: str) -> int:
     return 0
 
 
-# Cell openings a spreadsheet reads as a formula (OWASP, "CSV Injection").
-FORMULA_OPENINGS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(text: str) -> str:
-    """``text`` as a CSV cell that no spreadsheet runs: a formula opening gets a ``'``."""
-    return f"'{text}" if text.startswith(FORMULA_OPENINGS) else text
-
-
 async def _audience(settings: Settings, args: argparse.Namespace) -> int:
     store = _store(settings)
-    written = 0
+    chosen = Selection(args.model, args.min_score, args.max_score, args.segment, *args.deciles)
     out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
-        writer = csv.writer(out)
-        writer.writerow(["customer_id", "score"])
-        cursor: str | None = None
-        while True:
-            page = await store.audience(
-                args.model, args.min_score, args.max_score, args.segment, PAGE, cursor
-            )
-            writer.writerows((csv_cell(c), f"{s:.6f}") for c, s in page.customers)
-            written += len(page.customers)
+        run, span = await Insights(store).narrowed(chosen, None)
+        first = await store.audience(
+            chosen.model, span.low, span.high, chosen.segment, export.PAGE, None
+        )
+        written = 0
+        async for chunk, written in export.csv_pages(store, chosen, span, first):
+            out.write(chunk)
             if args.out:
-                print(f"audience: {written:,}/{page.total:,} customers", end="\r", file=sys.stderr)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+                print(f"audience: {written:,}/{first.total:,} customers", end="\r", file=sys.stderr)
         entry = {
             "at": datetime.now(UTC).isoformat(),
             "action": "audience_export",
             "key": f"cli:{getpass.getuser()}",
             "role": "cli",
-            "run": page.run,
+            "run": run,
             "model": args.model,
             "segment": args.segment,
             "min_score": args.min_score,
             "max_score": args.max_score,
+            "deciles": list(args.deciles),
             "returned": written,
-            "total": page.total,
+            "total": first.total,
         }
         await store.record([], [entry])
     finally:
@@ -111,12 +97,25 @@ async def _audience(settings: Settings, args: argparse.Namespace) -> int:
         await store.client.aclose()
     where = f" -> {args.out}" if args.out else ""
     segment = f" in segment {args.segment}" if args.segment else ""
+    deciles = "" if args.deciles == (1, 10) else f", deciles {args.deciles[0]}-{args.deciles[1]}"
     print(
         f"audience: {written:,} customers with {args.min_score} <= score <= {args.max_score}"
-        f"{segment} (run {page.run}){where}",
+        f"{segment}{deciles} (run {run}){where}",
         file=sys.stderr,
     )
     return 0
+
+
+def decile_range(text: str) -> tuple[int, int]:
+    """``3`` or ``1-3`` -> (first, last), 1 = the top tenth."""
+    first, _, last = text.partition("-")
+    try:
+        span = (int(first), int(last or first))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a decile (1-10) or a range like 1-3") from None
+    if not 1 <= span[0] <= span[1] <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r}: deciles run from 1 (top) to 10")
+    return span
 
 
 async def _summary(settings: Settings) -> int:
@@ -313,6 +312,9 @@ def parser() -> argparse.ArgumentParser:
     audience.add_argument("--min-score", type=float, required=True)
     audience.add_argument("--max-score", type=float, default=1.0)
     audience.add_argument("--segment", help="one RFM segment, e.g. at_risk")
+    audience.add_argument(
+        "--deciles", type=decile_range, default=(1, 10), help="e.g. 1-3 (1 = the top tenth)"
+    )
     audience.add_argument("--model", default=get_settings().model_name)
     audience.add_argument("--out", help="CSV file (default: standard output)")
     sub.add_parser("summary", help="counts of the live run by decile and segment")
@@ -390,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         NotReady,
         UnknownModel,
         CursorExpired,
+        NoDeciles,
         privacy.UnknownRequest,
         privacy.InvalidRequest,
         DeliveryConfigError,

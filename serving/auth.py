@@ -31,6 +31,7 @@ READ_CONSENT = "consent:read"
 WRITE_EVENTS = "events:write"
 PRIVACY = "privacy:requests"
 READ_PERFORMANCE = "performance:read"
+READ_HEALTH = "health:read"
 ADMIN = "admin"
 
 WHAT = {
@@ -40,17 +41,18 @@ WHAT = {
     WRITE_EVENTS: "post events",
     PRIVACY: "make or read privacy requests",
     READ_PERFORMANCE: "read the rules' measured performance",
+    READ_HEALTH: "read the pipeline's health",
     ADMIN: "administer the API",
 }
 ROLES: dict[str, frozenset[str]] = {
-    "marketing": frozenset({READ_SCORES, READ_AUDIENCES, READ_CONSENT, READ_PERFORMANCE}),
-    # a channel re-checks consent before a deferred send (Decision.recheck_before_send)
-    "ingest": frozenset({WRITE_EVENTS, READ_CONSENT}),
-    # data subject requests (export of everything held about a customer): a DPO's tool
-    "privacy": frozenset({PRIVACY}),
-    "admin": frozenset(
-        {READ_SCORES, READ_AUDIENCES, READ_CONSENT, WRITE_EVENTS, PRIVACY, READ_PERFORMANCE, ADMIN}
+    "marketing": frozenset(
+        {READ_SCORES, READ_AUDIENCES, READ_CONSENT, READ_PERFORMANCE, READ_HEALTH}
     ),
+    # a channel re-checks consent before a deferred send (Decision.recheck_before_send)
+    "ingest": frozenset({WRITE_EVENTS, READ_CONSENT, READ_HEALTH}),
+    # data subject requests (export of everything held about a customer): a DPO's tool
+    "privacy": frozenset({PRIVACY, READ_HEALTH}),
+    "admin": frozenset(set(WHAT)),
 }
 KEY_PREFIX = "kai_"
 

@@ -69,6 +69,7 @@ def erase(client: redis.Redis, layout: Layout, customer: str, anonymous: list[st
         if keys:
             state_keys += int(client.delete(*keys))
     client.zrem(layout.scoring_withdrawn, customer)
+    client.zrem(layout.consent_changed, customer)  # its place in the reach sets goes below
     state_keys += _drop_journeys(client, layout, customer)
     runs: Any = client.zrange(layout.runs, 0, -1)  # live, being written, replaced: all
     run_rows = sum(drop_customers(client, layout, _text(r), [customer]) for r in runs)

@@ -115,6 +115,12 @@ def reports(client: redis.Redis, layout: Layout) -> dict[str, dict[str, Any]]:
     return {_text(k): orjson.loads(v) for k, v in client.hgetall(layout.performance).items()}
 
 
+async def reports_async(client: aioredis.Redis, layout: Layout) -> dict[str, dict[str, Any]]:
+    """Every published report, by rule (for the console's rules view)."""
+    raw = await client.hgetall(layout.performance)
+    return {_text(k): orjson.loads(v) for k, v in raw.items()}
+
+
 async def pauses_async(
     client: aioredis.Redis, layout: Layout
 ) -> dict[tuple[str, str], dict[str, Any]]:

@@ -78,6 +78,54 @@ class Layout:
         sets = [self.model_scores(run, model)]
         return [*sets, self.segment_scores(run, model, segment)] if segment else sets
 
+    def consent_exceptions(
+        self, run: str, model: str, channel: str, segment: str | None = None
+    ) -> str:
+        """Sorted set (member = customer, score = propensity): the run's customers whose
+        consent to ``channel`` differs from the policy default, so a channel's reach over any
+        score range is one ``ZCOUNT`` (:mod:`serving.reach`)."""
+        scores = (
+            self.segment_scores(run, model, segment) if segment else self.model_scores(run, model)
+        )
+        return f"{scores}:consent:{channel}"
+
+    def exceptions_of(
+        self, run: str, model: str, segment: str | None, channels: list[str]
+    ) -> list[str]:
+        """Every consent exception set a customer of ``model`` and ``segment`` may sit in."""
+        return [
+            self.consent_exceptions(run, model, channel, seg)
+            for channel in channels
+            for seg in ([None, segment] if segment else [None])
+        ]
+
+    def deciles(self, run: str) -> str:
+        """Hash: ``<model>:<decile>`` -> ``"<lowest> <highest>"`` score of that decile."""
+        return f"{self._ctl}:run:{run}:deciles"
+
+    @property
+    def run_history(self) -> str:
+        """List (newest first): one JSON line per run that finished writing (live, complete
+        or failed) with its counts by segment; the console's "last runs"."""
+        return f"{self._ctl}:run_history"
+
+    @property
+    def pipeline_health(self) -> str:
+        """Hash: the last hourly run's data-quality figures (quarantine share, duplicate
+        rate, identity match rate) and the champion's holdout metrics, as JSON fields."""
+        return f"{self._ctl}:pipeline_health"
+
+    def decision_counts(self, bucket: int) -> str:
+        """Hash: ``<rule>|<outcome>`` -> decisions recorded in one 5-minute bucket (epoch
+        seconds // 300); expires after a day."""
+        return f"{self._ctl}:decision_counts:{bucket}"
+
+    @property
+    def consent_changed(self) -> str:
+        """Sorted set: customers whose channel consent changed through the API, by time (ms);
+        each run re-reads their consent as it goes live (the lake may not have it yet)."""
+        return f"{self._ctl}:consent_changed"
+
     @property
     def scoring_withdrawn(self) -> str:
         """Sorted set: customers who withdrew scoring consent through the API, by time (ms);

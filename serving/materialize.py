@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-from serving import resp, state
+from serving import reach, resp, state
 from serving.connection import by_node, connect, is_cluster_client, node_of
 from serving.layout import Layout
 
@@ -116,24 +117,48 @@ COLUMNS = ("customer_id", "model_name", "model_version", "score", "decile", "seg
 
 
 def write_rows(
-    client: redis.Redis, layout: Layout, run: str, rows: Iterable[Any], batch: int = BATCH
+    client: redis.Redis,
+    layout: Layout,
+    run: str,
+    rows: Iterable[Any],
+    batch: int = BATCH,
+    consent_defaults: Mapping[str, bool] | None = None,
 ) -> int:
-    """Write score rows (mappings with :data:`COLUMNS`) into the run's keys, in batches."""
+    """Write score rows (mappings with :data:`COLUMNS`, and ``consent_<channel>`` for the
+    reach sets) into the run's keys, in batches."""
     count = 0
     chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= batch:
-            count += write_batch(client, layout, run, pa.RecordBatch.from_pylist(chunk))
+            count += write_batch(
+                client, layout, run, pa.RecordBatch.from_pylist(chunk), consent_defaults
+            )
             chunk = []
     if chunk:
-        count += write_batch(client, layout, run, pa.RecordBatch.from_pylist(chunk))
+        count += write_batch(
+            client, layout, run, pa.RecordBatch.from_pylist(chunk), consent_defaults
+        )
     return count
 
 
-def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordBatch) -> int:
+def _differs(batch: pa.RecordBatch, channel: str, granted: bool) -> pa.Array:
+    """Rows whose ``consent_<channel>`` is not the policy's ``granted`` (null = the policy)."""
+    consent = pc.fill_null(batch.column(f"consent_{channel}"), granted)
+    return pc.not_equal(consent, granted)
+
+
+def write_batch(
+    client: redis.Redis,
+    layout: Layout,
+    run: str,
+    batch: pa.RecordBatch,
+    consent_defaults: Mapping[str, bool] | None = None,
+) -> int:
     """One batch in one round trip: an HSET per customer, then one ZADD per sorted set (the
-    model's and each segment's) with all of the batch's members.
+    model's and each segment's, and each channel's consent exceptions when the batch has
+    ``consent_<channel>`` columns and ``consent_defaults`` says what the policy grants) with
+    all of the batch's members.
 
     The commands are assembled column-wise in the wire protocol (:mod:`serving.resp`);
     returns the number of customers written.
@@ -169,12 +194,28 @@ def write_batch(client: redis.Redis, layout: Layout, run: str, batch: pa.RecordB
     zadds: list[tuple[str, bytes]] = []
     for model in pc.unique(models).to_pylist():
         of_model = pc.equal(models, model)
-        groups = [(layout.model_scores(run, model), of_model)]
-        for segment in pc.unique(pc.filter(segments, of_model)).to_pylist():
-            mask = pc.and_(of_model, pc.equal(segments, segment))
-            groups.append((layout.segment_scores(run, model, segment), mask))
+        by_segment: list[tuple[str | None, pa.Array]] = [(None, of_model)] + [
+            (segment, pc.and_(of_model, pc.equal(segments, segment)))
+            for segment in pc.unique(pc.filter(segments, of_model)).to_pylist()
+        ]
+        groups = [
+            (
+                layout.segment_scores(run, model, seg) if seg else layout.model_scores(run, model),
+                mask,
+            )
+            for seg, mask in by_segment
+        ]
+        for channel, granted in (consent_defaults or {}).items():
+            if f"consent_{channel}" in batch.schema.names:
+                differs = _differs(batch, channel, granted)
+                groups += [
+                    (layout.consent_exceptions(run, model, channel, seg), pc.and_(mask, differs))
+                    for seg, mask in by_segment
+                ]
         for key, mask in groups:
             chosen = pc.filter(members, mask)
+            if len(chosen) == 0:
+                continue
             head = f"*{2 + 2 * len(chosen)}\r\n$4\r\nZADD\r\n{resp.bulk_text(key)}"
             zadds.append((key, head.encode() + resp.payload(chosen)))
     if not is_cluster_client(client):  # everything in one round trip
@@ -194,29 +235,65 @@ SUMMARY = (("decile", "decile"), ("segment", "segment"), ("model_name", "model")
 
 
 def write_partition(
-    redis_url: str, layout: Layout, run: str, partition: int, batches: Iterable[pa.RecordBatch]
+    redis_url: str,
+    layout: Layout,
+    run: str,
+    partition: int,
+    batches: Iterable[pa.RecordBatch],
+    consent_defaults: Mapping[str, bool] | None = None,
 ) -> Counter[str]:
     """Write one partition's Arrow batches into the run, then record its row count.
 
     Arrow batches turn into RESP column by column (:mod:`serving.resp`), which is several
     times cheaper than Python objects per row. Returns the partition's counters: ``written``
-    and the summary's ``decile:<n>``, ``segment:<name>`` and ``model:<name>``, so the driver
-    needs no second pass over the scores.
+    and the summary's ``decile:<n>``, ``segment:<name>``, ``model:<name>`` and (batches
+    with ``r_score`` and ``fm_score``) ``rfm:<r>:<fm>``, so the driver needs no second pass
+    over the scores.
     """
     client = connect(redis_url)
     count = 0
     counters: Counter[str] = Counter()
     try:
         for batch in batches:
-            count += write_batch(client, layout, run, batch)
-            for column, name in SUMMARY:
-                for item in pc.value_counts(batch.column(column)).to_pylist():
-                    counters[f"{name}:{item['values']}"] += item["counts"]
+            count += write_batch(client, layout, run, batch, consent_defaults)
+            counters.update(summary_counts(batch))
         client.hset(layout.parts(run), str(partition), count)
     finally:
         client.close()
     counters["written"] = count
     return counters
+
+
+def summary_counts(batch: pa.RecordBatch) -> Counter[str]:
+    """One batch's share of the run summary (see :func:`write_partition`)."""
+    counters: Counter[str] = Counter()
+    for column, name in SUMMARY:
+        for item in pc.value_counts(batch.column(column)).to_pylist():
+            counters[f"{name}:{item['values']}"] += item["counts"]
+    if {"r_score", "fm_score"} <= set(batch.schema.names):
+        cells = pc.binary_join_element_wise(
+            pc.cast(batch.column("r_score"), pa.string()),
+            pc.cast(batch.column("fm_score"), pa.string()),
+            ":",
+        )
+        for item in pc.value_counts(cells).to_pylist():
+            if item["values"] is not None:  # no purchase in the window: no RFM cell
+                counters[f"rfm:{item['values']}"] += item["counts"]
+    return counters
+
+
+def write_deciles(
+    client: redis.Redis,
+    layout: Layout,
+    run: str,
+    ranges: Mapping[tuple[str, int], tuple[float, float]],
+) -> None:
+    """Each ``(model, decile)``'s lowest and highest score (:mod:`serving.reach`)."""
+    if ranges:
+        client.hset(
+            layout.deciles(run),
+            mapping={f"{m}:{d}": f"{lo!r} {hi!r}" for (m, d), (lo, hi) in ranges.items()},
+        )
 
 
 def write_summary(client: redis.Redis, layout: Layout, run: str, counts: dict[str, int]) -> None:
@@ -270,35 +347,52 @@ def mirror_consent(
 WITHDRAWN_KEPT_MS = 7 * 24 * 3_600_000  # by then the lake has the withdrawal: scoring skips them
 
 
+def consent_defaults_of(client: redis.Redis, layout: Layout, run: str) -> dict[str, bool]:
+    """The policy defaults ``run``'s consent exception sets were written against (none for a
+    run materialized without them)."""
+    raw = client.hget(layout.meta(run), "consent_defaults")
+    return reach.parse_defaults(_text(raw)) if raw else {}
+
+
 def drop_customers(client: redis.Redis, layout: Layout, run: str, customers: list[str]) -> int:
     """Remove ``customers`` from ``run``: their row and their place in the run's sorted sets
     (found from the row's model and segment); how many were in it."""
     if not customers:
         return 0
+    channels = list(consent_defaults_of(client, layout, run))
     pipe = client.pipeline(transaction=False)
     for customer in customers:
-        pipe.hmget(layout.customer(run, customer), "model", "segment", "decile")
+        pipe.hmget(layout.customer(run, customer), *ROW_FIELDS)
     rows = pipe.execute()
     pipe = client.pipeline(transaction=False)
     dropped = 0
     for customer, row in zip(customers, rows, strict=True):
-        for command, *args in drop_commands(layout, run, customer, row):
+        for command, *args in drop_commands(layout, run, customer, row, channels):
             getattr(pipe, command)(*args)
         dropped += row[0] is not None
     pipe.execute()
     return dropped
 
 
-def drop_commands(layout: Layout, run: str, customer: str, row: list[Any]) -> list[tuple[Any, ...]]:
+# What drop_commands and reach_commands need of a customer's row (``HMGET`` in this order).
+ROW_FIELDS = ("model", "segment", "decile", "score")
+
+
+def drop_commands(
+    layout: Layout, run: str, customer: str, row: list[Any], channels: list[str]
+) -> list[tuple[Any, ...]]:
     """The commands that take one customer out of ``run``, from the row's ``HMGET`` of
-    ``model``, ``segment``, ``decile``: its places in the sorted sets, the row, and its share
-    of the summary counts (none if the run has no row for it). Sync and async pipelines
-    both run them."""
-    model, segment, decile = (None if v is None else _text(v) for v in row)
+    :data:`ROW_FIELDS`: its places in the sorted sets (scores and the ``channels``' consent
+    exceptions), the row, and its share of the summary counts (none if the run has no row for
+    it). Sync and async pipelines both run them."""
+    model, segment, decile, _ = (None if v is None else _text(v) for v in row)
     if model is None:
         return []
+    sets = layout.scored_in(run, model, segment) + layout.exceptions_of(
+        run, model, segment, channels
+    )
     return [
-        *[("zrem", scored, customer) for scored in layout.scored_in(run, model, segment)],
+        *[("zrem", key, customer) for key in sets],
         ("delete", layout.customer(run, customer)),
         (  # EVAL as a plain command: a (sync) cluster pipeline has no eval() of its own
             "execute_command",
@@ -311,6 +405,31 @@ def drop_commands(layout: Layout, run: str, customer: str, row: list[Any]) -> li
     ]
 
 
+def reach_commands(
+    layout: Layout,
+    run: str,
+    customer: str,
+    row: list[Any],
+    consent: Mapping[str, str],
+    defaults: Mapping[str, bool],
+) -> list[tuple[Any, ...]]:
+    """The commands that put one customer of ``run`` in (or out of) each channel's consent
+    exception sets after a change, from the row's ``HMGET`` of :data:`ROW_FIELDS` and the
+    customer's mirrored consent hash (none if the run has no row for it)."""
+    model, segment, _, score = (None if v is None else _text(v) for v in row)
+    if model is None or score is None:
+        return []
+    granted = state.consent_view(consent, defaults)
+    commands: list[tuple[Any, ...]] = []
+    for channel, default in defaults.items():
+        keys = layout.exceptions_of(run, model, segment, [channel])
+        if granted[channel] != default:
+            commands += [("zadd", key, {customer: float(score)}) for key in keys]
+        else:
+            commands += [("zrem", key, customer) for key in keys]
+    return commands
+
+
 def drop_withdrawn(client: redis.Redis, layout: Layout, run: str) -> int:
     """Drop from ``run`` every customer who withdrew scoring consent through the API lately:
     the run's rows were written from scores computed before (see :data:`WITHDRAWN_KEPT_MS`)."""
@@ -318,6 +437,67 @@ def drop_withdrawn(client: redis.Redis, layout: Layout, run: str) -> int:
     client.zremrangebyscore(layout.scoring_withdrawn, "-inf", now_ms - WITHDRAWN_KEPT_MS)
     withdrawn = [_text(c) for c in client.zrange(layout.scoring_withdrawn, 0, -1)]
     return drop_customers(client, layout, run, withdrawn)
+
+
+def resync_changed_consent(client: redis.Redis, layout: Layout, run: str) -> int:
+    """Re-read the consent of every customer whose channel consent changed through the API
+    lately, and fix their place in ``run``'s exception sets: the run was written from the
+    lake's consent, which may not have those changes yet. Returns how many were re-read."""
+    defaults = consent_defaults_of(client, layout, run)
+    now_ms = int(time.time() * 1000)
+    client.zremrangebyscore(layout.consent_changed, "-inf", now_ms - WITHDRAWN_KEPT_MS)
+    changed = [_text(c) for c in client.zrange(layout.consent_changed, 0, -1)]
+    if not defaults or not changed:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for customer in changed:
+        pipe.hmget(layout.customer(run, customer), *ROW_FIELDS)
+        pipe.hgetall(layout.consent(customer))
+    found = pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    for i, customer in enumerate(changed):
+        consent = state.decode_hash(found[2 * i + 1])
+        for command, *args in reach_commands(
+            layout, run, customer, found[2 * i], consent, defaults
+        ):
+            getattr(pipe, command)(*args)
+    pipe.execute()
+    return len(changed)
+
+
+def publish_health(client: redis.Redis, layout: Layout, figures: Mapping[str, Any]) -> None:
+    """The hour's health figures (JSON per group) with the time they were published."""
+    mapping: dict[Any, Any] = {g: orjson.dumps(v) for g, v in figures.items()}
+    mapping["published_at"] = f"{time.time():.3f}"
+    client.hset(layout.pipeline_health, mapping=mapping)
+
+
+HISTORY_KEPT = 48
+
+
+def record_history(client: redis.Redis, layout: Layout, run: str) -> None:
+    """Put the finished ``run`` (its status, size and segments) at the head of the run
+    history, which keeps the last :data:`HISTORY_KEPT`."""
+    meta = state.decode_hash(client.hgetall(layout.meta(run)))
+    summary = state.decode_hash(client.hgetall(layout.summary(run)))
+    entry = {
+        "run": run,
+        "status": meta.get("status"),
+        "scored_at": meta.get("scored_at"),
+        "created_at": float(meta.get("created_at", 0)),
+        "live_at": float(meta["live_at"]) if "live_at" in meta else None,
+        "rows": int(meta.get("rows", meta.get("written", 0)) or 0),
+        "reason": meta.get("reason"),
+        "segments": {
+            field.removeprefix("segment:"): int(count)
+            for field, count in summary.items()
+            if field.startswith("segment:")
+        },
+    }
+    pipe = client.pipeline(transaction=False)
+    pipe.lpush(layout.run_history, orjson.dumps(entry))
+    pipe.ltrim(layout.run_history, 0, HISTORY_KEPT - 1)
+    pipe.execute()
 
 
 def _text(value: Any) -> str:
@@ -334,6 +514,7 @@ def commit_run(
     replace it: it is marked ``complete`` and :class:`OlderThanLive` raised, unless ``force``.
     """
     drop_withdrawn(client, layout, run)
+    resync_changed_consent(client, layout, run)
     previous = client.get(layout.live)
     previous_id = previous.decode() if isinstance(previous, bytes) else previous
     keys = [
@@ -349,8 +530,10 @@ def commit_run(
         )
     except redis.ResponseError as err:
         if str(err).startswith("older: "):
+            record_history(client, layout, run)  # complete, not live; a failure: fail_run
             raise OlderThanLive(str(err).removeprefix("older: ")) from None
         raise MaterializationFailed(str(err)) from None
+    record_history(client, layout, run)
     if isinstance(replaced, bytes):
         return replaced.decode()
     return replaced or None
@@ -358,6 +541,7 @@ def commit_run(
 
 def fail_run(client: redis.Redis, layout: Layout, run: str, reason: str) -> None:
     client.hset(layout.meta(run), mapping={"status": "failed", "reason": reason[:500]})
+    record_history(client, layout, run)
 
 
 def expire_run(client: redis.Redis, layout: Layout, run: str, seconds: int = GRACE_SECONDS) -> int:
@@ -375,6 +559,7 @@ def expire_run(client: redis.Redis, layout: Layout, run: str, seconds: int = GRA
     pipe.expire(layout.meta(run), seconds)
     pipe.expire(layout.parts(run), seconds)
     pipe.expire(layout.summary(run), seconds)
+    pipe.expire(layout.deciles(run), seconds)
     pipe.zrem(layout.runs, run)
     pipe.execute()
     return count

@@ -91,13 +91,18 @@ return {'send', chosen, skipped, 0}
 
 RECORD = """
 local decisions, at, items = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local audits = #ARGV - 3 - decisions - 4 * items
+local audits = #ARGV - 4 - decisions - 4 * items
 for i = 4, decisions + 3 do redis.call('XADD', KEYS[1], '*', 'decision', ARGV[i], 'at', at) end
 for i = decisions + 4, decisions + 3 + audits do
   redis.call('XADD', KEYS[2], '*', 'audit', ARGV[i], 'at', at)
 end
-local n = decisions + 4 + audits
-for k = 4, #KEYS do
+for i = 4, decisions + 3 do
+  local d = cjson.decode(ARGV[i])
+  redis.call('HINCRBY', KEYS[4], d.rule .. '|' .. d.outcome, 1)
+end
+if decisions > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[decisions + 4 + audits]) end
+local n = decisions + 5 + audits
+for k = 5, #KEYS do
   if redis.call('SET', KEYS[k], ARGV[n + 3], 'NX', 'PX', ARGV[n + 2]) then
     redis.call('ZADD', KEYS[3], 'NX', ARGV[n + 1], ARGV[n])
   end

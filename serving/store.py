@@ -27,10 +27,10 @@ import redis.asyncio as aioredis
 from kairos.consent import default_consent
 from kairos.events import FAILED
 from kairos.settings import Settings
-from serving import journeys, outbox, state
+from serving import journeys, outbox, reach, state
 from serving.experiments import read_paused
 from serving.layout import Layout
-from serving.materialize import drop_commands
+from serving.materialize import ROW_FIELDS, drop_commands, reach_commands
 from serving.outbox import Item, item_for
 from serving.rules import EVENT, RuleSet, TriggerRule
 from serving.triggers import Decision, decision_id, facts, make_decision, matches
@@ -366,22 +366,49 @@ class Store:
             raise DuplicateInFlight(f"event {event_id!r} is being decided; retry in a moment")
         return Ingested([Decision(**d) for d in orjson.loads(stored)], replayed=True)
 
-    async def _withdraw_scoring(self, customer: str, now_ms: int) -> None:
-        """Take the customer out of every registered run (live, being written, replaced but
-        still readable), and note the withdrawal so each run drops them again as it goes
-        live (:func:`serving.materialize.drop_withdrawn`)."""
+    async def _rows_in_runs(
+        self, customer: str, noted: str, now_ms: int
+    ) -> list[tuple[str, list[Any], dict[str, bool]]]:
+        """Note the customer in the ``noted`` set (so each run re-reads them as it goes
+        live), then their row (:data:`serving.materialize.ROW_FIELDS`) in every registered
+        run (live, being written, replaced but still readable) with the consent defaults
+        that run's exception sets were written against."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(self.layout.scoring_withdrawn, {customer: now_ms})
+        pipe.zadd(noted, {customer: now_ms})
         pipe.zrange(self.layout.runs, 0, -1)
         _, members = await pipe.execute()
         runs = [_text(m) for m in members]
         pipe = self.client.pipeline(transaction=False)
         for run in runs:
-            pipe.hmget(self.layout.customer(run, customer), "model", "segment", "decile")
-        rows = await pipe.execute()
+            pipe.hmget(self.layout.customer(run, customer), *ROW_FIELDS)
+            pipe.hget(self.layout.meta(run), "consent_defaults")
+        found = await pipe.execute()
+        return [
+            (run, found[2 * i], reach.parse_defaults(_text(found[2 * i + 1] or "")))
+            for i, run in enumerate(runs)
+        ]
+
+    async def _withdraw_scoring(self, customer: str, now_ms: int) -> None:
+        """Take the customer out of every registered run, and note the withdrawal so each
+        run drops them again as it goes live (:func:`serving.materialize.drop_withdrawn`)."""
+        runs = await self._rows_in_runs(customer, self.layout.scoring_withdrawn, now_ms)
         pipe = self.client.pipeline(transaction=False)
-        for run, row in zip(runs, rows, strict=True):
-            for command, *args in drop_commands(self.layout, run, customer, row):
+        for run, row, defaults in runs:
+            for command, *args in drop_commands(self.layout, run, customer, row, list(defaults)):
+                getattr(pipe, command)(*args)
+        await pipe.execute()
+
+    async def _consent_changed(self, customer: str, now_ms: int) -> None:
+        """Move the customer in or out of every registered run's consent exception sets, so
+        the reach counts hold at once; each run re-reads them as it goes live
+        (:func:`serving.materialize.resync_changed_consent`)."""
+        runs = await self._rows_in_runs(customer, self.layout.consent_changed, now_ms)
+        consent = state.decode_hash(await self.client.hgetall(self.layout.consent(customer)))
+        pipe = self.client.pipeline(transaction=False)
+        for run, row, defaults in runs:
+            for command, *args in reach_commands(
+                self.layout, run, customer, row, consent, defaults
+            ):
                 getattr(pipe, command)(*args)
         await pipe.execute()
 
@@ -463,6 +490,8 @@ class Store:
         )
         if customer and withdraws_scoring and results[2]:  # applied: newer than Redis had
             await self._withdraw_scoring(customer, now_ms)
+        elif customer and etype == "consent_updated" and "consent_channel" in props and results[2]:
+            await self._consent_changed(customer, now_ms)
         session = state.decode_hash(results[1])
         if not customer:
             return [], []
@@ -584,8 +613,9 @@ class Store:
         at: datetime | None = None,
         sends: list[Item] | tuple[Item, ...] = (),
     ) -> None:
-        """Append decisions to the decisions stream, then entries to the audit stream, and put
-        the sends into the outbox, in one script (:data:`serving.state.RECORD`); each entry
+        """Append decisions to the decisions stream (and count them by rule and outcome in
+        the 5-minute bucket of ``at``), then entries to the audit stream, and put the sends
+        into the outbox, in one script (:data:`serving.state.RECORD`); each entry
         carries ``at`` (default now), the moment it was accepted, which decides its landing
         hour (:mod:`serving.drain`)."""
         if not decisions and not audit:
@@ -597,18 +627,24 @@ class Store:
             item_args += [item.decision_id, item.due_ms, keep, item.to_json()]
         await self.client.eval(
             state.RECORD,
-            3 + len(sends),
+            4 + len(sends),
             self.layout.decisions_stream,
             self.layout.audit_stream,
             self.layout.outbox,
+            self.layout.decision_counts(at_ms // COUNTS_BUCKET_MS),
             *[self.layout.outbox_item(item.decision_id) for item in sends],
             len(decisions),
             at_ms,
             len(sends),
             *[orjson.dumps(d.as_dict()) for d in decisions],
             *[orjson.dumps(dict(entry)) for entry in audit],
+            COUNTS_KEPT_MS,
             *item_args,
         )
+
+
+COUNTS_BUCKET_MS = 300_000  # decisions are counted per 5 minutes (Layout.decision_counts) ...
+COUNTS_KEPT_MS = 25 * 3_600_000  # ... for a day and an hour
 
 
 def _epoch_ms(at: datetime) -> int:

@@ -92,8 +92,15 @@ SCORE_CUSTOMERS = Job(
 )
 MATERIALIZE_SCORES = Job(
     "materialize_scores",
-    "gold.scores -> a new Redis run, live only when complete; consent mirrored",
-    reads=(catalog.SCORES, catalog.SILVER_CUSTOMERS),
+    "gold.scores -> a new Redis run, live only when complete; consent mirrored; the hour's "
+    "data-quality figures published",
+    reads=(
+        catalog.SCORES,
+        catalog.SILVER_CUSTOMERS,
+        catalog.BRONZE_EVENTS,
+        catalog.QUARANTINE,
+        catalog.IDENTITY_MAP,
+    ),
     writes=(catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE),
 )
 SILVER_DECISIONS = Job(

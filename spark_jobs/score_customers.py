@@ -41,6 +41,8 @@ COLUMNS = [
     "segment",
     "segmenter_version",
     "scored_at",
+    "r_score",
+    "fm_score",
 ]
 
 
@@ -99,6 +101,8 @@ def score_frame(
         F.col("rfm_segment").alias("segment"),
         F.lit(segmenter_version).alias("segmenter_version"),
         F.lit(scored_at).alias("scored_at"),
+        "r_score",  # the RFM grid's cell (null: no purchase in the window)
+        "fm_score",
     )
 
 

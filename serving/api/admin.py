@@ -3,6 +3,7 @@ rule's variant (role ``admin``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,12 +13,36 @@ from serving import experiments
 from serving.api.deps import Admin, ApiError, App, Redis
 from serving.api.schemas import ERRORS, ErrorOut, RulesOut
 from serving.reload import RuleProvider
-from serving.rules import RuleError
+from serving.rules import RuleError, TriggerRule
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 UNKNOWN: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such rule or variant in the rules in force."}
 }
+
+
+def rule_out(rule: TriggerRule, paused: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """One rule in force as :class:`~serving.api.schemas.RuleOut` (its variants' pauses)."""
+    return {
+        "name": rule.name,
+        "event_type": rule.spec.event_type,
+        "trigger": rule.trigger,
+        "when": rule.spec.when,
+        "priority": rule.spec.priority,
+        "channels": list(rule.channels),
+        "holdout": rule.spec.holdout,
+        "experiment": rule.spec.experiment,
+        "variants": [
+            {
+                "name": v.name,
+                "weight": v.weight,
+                "template": v.template or rule.spec.action.template,
+                "channels": list(rule.channels_of(v)),
+                "paused": paused.get((rule.name, v.name)),
+            }
+            for v in rule.variants
+        ],
+    }
 
 
 def rules_out(
@@ -27,29 +52,7 @@ def rules_out(
     return {
         "version": ruleset.version,
         "source": ruleset.source,
-        "rules": [
-            {
-                "name": r.name,
-                "event_type": r.spec.event_type,
-                "trigger": r.trigger,
-                "when": r.spec.when,
-                "priority": r.spec.priority,
-                "channels": list(r.channels),
-                "holdout": r.spec.holdout,
-                "experiment": r.spec.experiment,
-                "variants": [
-                    {
-                        "name": v.name,
-                        "weight": v.weight,
-                        "template": v.template or r.spec.action.template,
-                        "channels": list(r.channels_of(v)),
-                        "paused": paused.get((r.name, v.name)),
-                    }
-                    for v in r.variants
-                ],
-            }
-            for r in ruleset.rules
-        ],
+        "rules": [rule_out(r, paused) for r in ruleset.rules],
         "last_error": provider.last_error,
     }
 

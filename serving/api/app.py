@@ -23,11 +23,22 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from kairos.events import EventValidator
 from kairos.settings import Settings, get_settings
 from serving import auth
-from serving.api import admin, audiences, events, health, performance, privacy, scores
+from serving.api import (
+    admin,
+    audiences,
+    console,
+    events,
+    health,
+    performance,
+    privacy,
+    scores,
+    segments,
+)
 from serving.api.deps import ApiError, Services, wall_clock
 from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware
 from serving.connection import open_async
+from serving.insights import Insights
 from serving.layout import Layout
 from serving.reload import RuleProvider
 from serving.store import NotReady, Store
@@ -85,6 +96,7 @@ def create_app(
             settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0
         )
         app.state.store = Store.from_settings(client, settings, layout)
+        app.state.insights = Insights(app.state.store)
         try:
             yield
         finally:
@@ -95,6 +107,8 @@ def create_app(
         version="1",
         summary="Propensity scores, threshold audiences and real-time trigger decisions.",
         lifespan=lifespan,
+        docs_url=None,  # served by serving.api.console from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.services = Services(
         settings=settings,
@@ -118,5 +132,7 @@ def create_app(
     app.include_router(privacy.router, prefix=API_PREFIX)
     app.include_router(performance.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(segments.router, prefix=API_PREFIX)
     app.include_router(health.router)
+    console.mount(app)
     return app

@@ -22,6 +22,7 @@ from kairos.events import EventValidator
 from kairos.settings import Settings
 from serving import auth
 from serving.api.metrics import Metrics
+from serving.insights import Insights
 from serving.reload import RuleProvider
 from serving.store import Store
 
@@ -60,8 +61,13 @@ def store(request: Request) -> Store:
     return request.app.state.store
 
 
+def insights(request: Request) -> Insights:
+    return request.app.state.insights
+
+
 App = Annotated[Services, Depends(services)]
 Redis = Annotated[Store, Depends(store)]
+Console = Annotated[Insights, Depends(insights)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer kai_...`")
 
@@ -106,6 +112,7 @@ ConsentReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_CONSENT))]
 EventWriter = Annotated[auth.ApiKey, Depends(caller(auth.WRITE_EVENTS))]
 PrivacyOfficer = Annotated[auth.ApiKey, Depends(caller(auth.PRIVACY))]
 PerformanceReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_PERFORMANCE))]
+HealthReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_HEALTH))]
 Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
 
 

@@ -1,4 +1,5 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``: no key needed."""
+"""``/healthz``, ``/readyz`` and ``/metrics`` (no key needed); ``/v1/health``, the console's
+"signals must not go stale" view, and ``/v1/me`` (any key)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from serving.api.deps import App, services
-from serving.api.schemas import ReadyOut
+from serving import auth
+from serving.api.deps import App, Console, HealthReader, json_response, services
+from serving.api.schemas import ERRORS, HealthOut, MeOut, ReadyOut
 from serving.store import NotReady
 
 router = APIRouter(tags=["health"])
@@ -57,3 +59,22 @@ async def prometheus(request: Request) -> Response:
     """Prometheus metrics: request counts and latencies, decisions by rule and outcome."""
     registry = services(request).metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/health", response_model=HealthOut, responses=ERRORS)
+async def health(app: App, console: Console, key: HealthReader) -> Any:
+    """The live run's age and ``scored_at``; the served model's holdout metrics and the
+    last hour's quarantine share, duplicate rate and identity match rate (published by the
+    hourly materialization); the last runs and their state; the scheduler's figures; the
+    stream backlogs; this API process's p50/p99 latency."""
+    body = await console.health()
+    if body["live"]:
+        body["live"]["max_age_seconds"] = app.settings.scores_max_age_minutes * 60
+    return json_response({**body, "api": app.metrics.latency_summary()})
+
+
+@router.get("/v1/me", response_model=MeOut, responses=ERRORS)
+async def me(key: HealthReader) -> Any:
+    """The key's name and role, and what the role may do."""
+    may = [auth.WHAT[p] for p in auth.WHAT if key.may(p)]
+    return {"name": key.name, "role": key.role, "may": may}

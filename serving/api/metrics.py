@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +37,42 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def latency_summary(self) -> dict[str, Any]:
+        """p50 and p99 (ms) of this process's ``/v1`` requests, interpolated within the
+        latency histogram's buckets as Prometheus' ``histogram_quantile`` does."""
+        upper: dict[float, float] = {}
+        for metric in self.latency.collect():
+            for sample in metric.samples:
+                route = sample.labels.get("route", "")
+                if sample.name.endswith("_bucket") and route.startswith("/v1"):
+                    bound = float(sample.labels["le"])
+                    upper[bound] = upper.get(bound, 0.0) + sample.value
+        bounds = sorted(upper)
+        total = upper.get(float("inf"), 0.0)
+        return {
+            "requests": int(total),
+            "p50_ms": _quantile(0.5, bounds, upper, total),
+            "p99_ms": _quantile(0.99, bounds, upper, total),
+            "source": "this API process's kairos_http_request_seconds histogram",
+        }
+
+
+def _quantile(
+    q: float, bounds: list[float], cumulative: dict[float, float], total: float
+) -> float | None:
+    if not total:
+        return None
+    rank, below, lower = q * total, 0.0, 0.0
+    for bound in bounds:
+        count = cumulative[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return round(lower * 1000, 3)  # beyond the last bucket: its lower edge
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return round((lower + (bound - lower) * share) * 1000, 3)
+        below, lower = count, bound
+    return None
 
 
 class MetricsMiddleware:

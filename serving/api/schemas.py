@@ -231,3 +231,112 @@ class PerformanceOut(BaseModel):
     experiment: str
     as_of: str | None = Field(description="The hour end measured; null before the first run.")
     rows: list[ArmPerformanceOut]
+
+
+class ReachOut(BaseModel):
+    run: str
+    model: str
+    segment: str | None
+    min_score: float
+    max_score: float
+    deciles: list[int] = Field(description="The decile filter [first, last]; 1 = top tenth.")
+    score_range: list[float] | None = Field(
+        description="The score range counted once the decile filter applies; null if empty."
+    )
+    total: int = Field(description="Customers selected (what GET /v1/audiences totals).")
+    reach: dict[str, int] = Field(description="channel -> selected customers it may contact.")
+    consent_defaults: dict[str, bool] = Field(
+        description="What the consent policy grants each channel when a customer said nothing."
+    )
+
+
+class BucketOut(BaseModel):
+    low: float
+    high: float = Field(description="Exclusive, except for the last bucket (score 1).")
+    customers: int
+
+
+class HistogramOut(BaseModel):
+    run: str
+    model: str
+    segment: str | None
+    buckets: list[BucketOut]
+
+
+class CellOut(BaseModel):
+    r: int = Field(ge=1, le=5, description="Recency score, 5 = most recent.")
+    fm: int = Field(ge=1, le=5, description="Frequency-and-monetary score, 5 = highest.")
+    segment: str
+    customers: int
+
+
+class SegmentOut(BaseModel):
+    name: str
+    customers: int
+    description: str
+
+
+class RunHistoryOut(BaseModel):
+    run: str
+    status: str | None
+    scored_at: str | None
+    created_at: float
+    live_at: float | None
+    rows: int
+    reason: str | None
+    segments: dict[str, int]
+
+
+class SegmentsOut(BaseModel):
+    run: str
+    scored_at: str
+    rows: int
+    has_grid: bool = Field(description="False for a run materialized before the grid counts.")
+    grid: list[CellOut] = Field(description="25 cells, r from 5 down to 1, fm from 1 to 5.")
+    segments: list[SegmentOut]
+    history: list[RunHistoryOut] = Field(description="The last runs, newest first.")
+
+
+class RuleSummaryOut(BaseModel):
+    name: str
+    trigger: str
+    when: str | None
+    priority: int
+    channels: list[str]
+    cap: str = Field(description="The frequency cap, in words.")
+    holdout: float
+    experiment: str
+    variants: list[VariantOut]
+    decisions: dict[str, dict[str, int]] = Field(
+        description="`hour` and `day` -> outcome -> decisions recorded."
+    )
+    performance: PerformanceOut
+
+
+class RuleSummariesOut(BaseModel):
+    version: str
+    max_messages_per_day: int | None
+    rules: list[RuleSummaryOut]
+
+
+class HealthOut(BaseModel):
+    live: dict[str, Any] | None = Field(description="The live run and its age; null if none.")
+    champion: dict[str, Any] | None = Field(
+        description="The served model's name, version and holdout metrics."
+    )
+    data: dict[str, Any] | None = Field(
+        description="The last hour's quarantine share, duplicate rate, identity match rate."
+    )
+    published_at: float | None
+    runs: list[RunHistoryOut]
+    scheduler: dict[str, str]
+    streams: dict[str, int]
+    api: dict[str, Any] = Field(
+        description="This API process's request latency p50/p99 (from its /metrics histogram)."
+    )
+
+
+class MeOut(BaseModel):
+    name: str
+    role: str
+    may: list[str] = Field(description="What the key's role may do, in words.")

@@ -4,6 +4,7 @@ cluster, an audience CSV that runs a formula in the marketer's spreadsheet."""
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,4 +80,24 @@ def test_an_exported_audience_runs_no_formula_in_a_spreadsheet(cli: Api, tmp_pat
     assert main(["audience", "--min-score", "0.5", "--out", str(out)]) == 0
     with out.open(newline="") as handle:
         cells = {row["customer_id"] for row in csv.DictReader(handle)}
+    assert cells == {'\'=HYPERLINK("http://x")', "'-A1", "'+1", "'@SUM(A1)", "'\tx", "c-plain"}
+
+
+def test_an_audience_exported_from_the_console_runs_no_formula_either(cli: Api) -> None:
+    """The same CSV injection through ``GET /v1/audiences/export`` (the console's button)."""
+    from fastapi.testclient import TestClient
+
+    from serving.api import create_app
+
+    hostile = ['=HYPERLINK("http://x")', "-A1", "+1", "@SUM(A1)", "\tx", "c-plain"]
+    rows = score_rows(len(hostile))
+    for row, customer in zip(rows, hostile, strict=True):
+        row["customer_id"], row["score"] = customer, 0.9
+    publish(cli.redis, cli.layout, rows)
+    with TestClient(create_app(cli.settings, cli.layout)) as client:
+        answer = client.get(
+            "/v1/audiences/export", params={"min_score": 0.5}, headers=cli.auth("marketing")
+        )
+    assert answer.status_code == 200
+    cells = {row["customer_id"] for row in csv.DictReader(io.StringIO(answer.text))}
     assert cells == {'\'=HYPERLINK("http://x")', "'-A1", "'+1", "'@SUM(A1)", "'\tx", "c-plain"}

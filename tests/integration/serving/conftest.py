@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import redis
 import uvicorn
@@ -26,7 +28,15 @@ from serving import auth
 from serving.api import create_app
 from serving.connection import connect, nodes
 from serving.layout import Layout
-from serving.materialize import begin_run, commit_run, write_rows, write_summary
+from serving.materialize import (
+    begin_run,
+    commit_run,
+    summary_counts,
+    write_deciles,
+    write_rows,
+    write_summary,
+)
+from serving.reach import format_defaults
 
 SCORED_AT = datetime(2026, 11, 16, 12, tzinfo=UTC)
 SEGMENTS = ["champions", "at_risk", "prospect"]
@@ -49,17 +59,68 @@ def score_rows(customers: int, version: str = "3") -> list[dict[str, object]]:
     ]
 
 
+CONSENT_DEFAULTS = {"email": True, "sms": False, "push": False}  # feature_defs/consent.yaml
+
+
+def audience_rows(customers: int, version: str = "3") -> list[dict[str, object]]:
+    """Rows as the scoring job writes them: deciles by score (1 = the top tenth, equal scores
+    share one), RFM cells, and each channel's consent from silver.customers (None: never
+    said, the policy applies) with a few customers off the policy's default."""
+    rows = []
+    for i in range(customers):
+        score = round((i * 7919 % 1000) / 1000, 3)
+        r, fm = 1 + i % 5, 1 + (i // 5) % 5
+        rows.append(
+            {
+                "customer_id": f"c-{i:05d}",
+                "model_name": MODEL,
+                "model_version": version,
+                "score": score,
+                "decile": 10 - min(int(score * 10), 9),
+                "segment": SEGMENTS[i % 3],
+                "scored_at": SCORED_AT,
+                "r_score": None if i % 7 == 0 else r,
+                "fm_score": None if i % 7 == 0 else fm,
+                "consent_email": False if i % 11 == 0 else (True if i % 2 else None),
+                "consent_sms": True if i % 4 == 0 else None,
+                "consent_push": i % 9 == 0,
+            }
+        )
+    return rows
+
+
+def decile_ranges(rows: list[dict[str, object]]) -> dict[tuple[str, int], tuple[float, float]]:
+    ranges: dict[tuple[str, int], tuple[float, float]] = {}
+    for row in rows:
+        at = (str(row["model_name"]), int(row["decile"]))  # type: ignore[call-overload]
+        score = float(row["score"])  # type: ignore[arg-type]
+        low, high = ranges.get(at, (score, score))
+        ranges[at] = (min(low, score), max(high, score))
+    return ranges
+
+
 def publish(
     client: redis.Redis,
     layout: Layout,
     rows: list[dict[str, object]],
     scored_at: datetime = SCORED_AT,
 ) -> str:
-    """Materialize rows as a new live run with the real writer (no Spark needed)."""
-    run = begin_run(client, layout, scored_at, {"rows_expected": len(rows)})
-    written = write_rows(client, layout, run, rows)
+    """Materialize rows as a new live run with the real writer (no Spark needed); rows with
+    consent columns (:func:`audience_rows`) also get the reach sets and decile ranges."""
+    with_consent = bool(rows) and "consent_email" in rows[0]
+    meta: dict[str, object] = {"rows_expected": len(rows)}
+    if with_consent:
+        meta["consent_defaults"] = format_defaults(CONSENT_DEFAULTS)
+    run = begin_run(client, layout, scored_at, meta)
+    written = write_rows(
+        client, layout, run, rows, consent_defaults=CONSENT_DEFAULTS if with_consent else None
+    )
     client.hset(layout.parts(run), "0", written)
-    write_summary(client, layout, run, {"decile:1": written})
+    counts: Counter[str] = Counter({"decile:1": written})
+    if with_consent:
+        counts = summary_counts(pa.RecordBatch.from_pylist(rows))
+        write_deciles(client, layout, run, decile_ranges(rows))
+    write_summary(client, layout, run, dict(counts))
     commit_run(client, layout, run, len(rows))
     return run
 

@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import redis
 from pyspark.sql import SparkSession
@@ -245,3 +246,81 @@ def test_consent_mirror_keeps_newer_api_changes(
     assert two["push"] == "1" and int(two["push:at"]) == newer  # the newer change survived
     assert two["email"] == "1" and two["email:at"] == "0"  # policy default, no change time
     assert 0 < redis_client.pttl(layout.consent("c-1")) <= served.consent_ttl_hours * 3_600_000
+
+
+def test_a_run_carries_its_reach_sets_decile_ranges_rfm_grid_and_history(
+    spark: SparkSession, served: Settings, redis_client: redis.Redis
+) -> None:
+    """What the console counts: each channel's consent exceptions (from silver.customers),
+    each decile's score range, the RFM cells and the run history, written by the job."""
+    layout = Layout()
+    scored_at = H.replace(tzinfo=None)
+    rows = []
+    for i in range(1_000):
+        score = round((i * 7919 % 1000) / 1000, 3)
+        decile = 10 - min(int(score * 10), 9)
+        cell = (None, None) if i % 6 == 0 else (1 + i % 5, 1 + i // 5 % 5)
+        rows.append(
+            (
+                f"c-{i:06d}",
+                "kairos_propensity",
+                "1",
+                score,
+                decile,
+                SEGMENTS[i % 3],
+                "1",
+                scored_at,
+                *cell,
+            )
+        )
+    spark.createDataFrame(
+        rows,
+        "customer_id string, model_name string, model_version string, score double, decile int, "
+        "segment string, segmenter_version string, scored_at timestamp, r_score int, fm_score int",
+    ).write.format("delta").mode("overwrite").save(catalog.SCORES.path(served))
+    # silver.customers: email withdrawn by every 10th, sms granted by every 4th, the rest never
+    # said (null: the policy, email granted and sms not); customers missing from it: the policy
+    consent = [
+        (
+            f"c-{i:06d}",
+            scored_at,
+            False if i % 10 == 0 else None,
+            True if i % 4 == 0 else None,
+            None,
+            True,
+        )
+        for i in range(0, 1_000, 2)
+    ]
+    spark.createDataFrame(
+        consent,
+        "customer_id string, consent_updated_at timestamp, consent_email boolean, "
+        "consent_sms boolean, consent_push boolean, consent_scoring boolean",
+    ).write.format("delta").mode("overwrite").save(catalog.SILVER_CUSTOMERS.path(served))
+    report = materialize_scores.run(spark, served, Interval(H - timedelta(hours=1), H))
+    assert report is not None
+    run, model = report.run, "kairos_propensity"
+    email_off = {f"c-{i:06d}" for i in range(0, 1_000, 10)}
+    sms_on = {f"c-{i:06d}" for i in range(0, 1_000, 4)}
+    assert (
+        set(redis_client.zrange(layout.consent_exceptions(run, model, "email"), 0, -1)) == email_off
+    )
+    assert set(redis_client.zrange(layout.consent_exceptions(run, model, "sms"), 0, -1)) == sms_on
+    assert redis_client.zcard(layout.consent_exceptions(run, model, "push")) == 0
+    at_risk_sms = {c for c in sms_on if int(c[2:]) % 3 == 1}
+    assert (
+        set(redis_client.zrange(layout.consent_exceptions(run, model, "sms", "at_risk"), 0, -1))
+        == at_risk_sms
+    )
+    assert redis_client.hget(layout.meta(run), "consent_defaults") == "email=1,sms=0,push=0"
+    deciles = redis_client.hgetall(layout.deciles(run))
+    for decile in range(1, 11):
+        scores = [r[3] for r in rows if r[4] == decile]
+        assert deciles[f"{model}:{decile}"] == f"{min(scores)!r} {max(scores)!r}"
+    summary = redis_client.hgetall(layout.summary(run))
+    assert int(summary["rfm:3:2"]) == sum(1 for r in rows if (r[8], r[9]) == (3, 2))
+    assert sum(int(v) for k, v in summary.items() if k.startswith("rfm:")) == sum(
+        1 for r in rows if r[8] is not None
+    )
+    history = [orjson.loads(h) for h in redis_client.lrange(layout.run_history, 0, -1)]
+    assert history[0]["run"] == run and history[0]["status"] == "live"
+    assert history[0]["segments"]["at_risk"] == sum(1 for r in rows if r[5] == "at_risk")
