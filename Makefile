@@ -23,12 +23,12 @@ export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": $(or $(KAIROS_SPARK_CONNECT_PORT),15002)}
 export SPARK_LOCAL_IP               ?= 127.0.0.1
 
-.PHONY: help setup venv java redis jars mlflow airflow infra-tools demo data test test-unit bench lint up down clean
+.PHONY: help setup venv java redis browser jars mlflow airflow infra-tools demo data test test-unit bench lint up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: venv java redis jars mlflow airflow infra-tools ## install and provision everything (idempotent)
+setup: venv java redis browser jars mlflow airflow infra-tools ## install and provision everything (idempotent)
 	@echo "setup: ready"
 
 $(UV):
@@ -50,6 +50,9 @@ java:
 
 redis:
 	@$(QUIETLY)-redis.log bash scripts/ensure_redis.sh
+
+browser:
+	@$(QUIETLY)-browser.log bash scripts/ensure_chromium.sh
 
 jars: venv java
 	@$(QUIETLY)-jars.log $(PY) -m kairos.jars
@@ -98,6 +101,7 @@ bench: setup ## benchmarks: each prints its table, then the batch targets in one
 	@$(PY) bench/materialize.py
 	@$(PY) bench/serving_api.py
 	@$(PY) bench/journeys.py
+	@$(PY) bench/console.py
 	@$(PY) bench/report.py
 
 lint: venv ## ruff, mypy and the import layers (lint-imports)

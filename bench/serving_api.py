@@ -144,6 +144,23 @@ def start_api(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[
     raise RuntimeError("the API did not start")
 
 
+def serve(
+    redis_url: str, folder: Path, role: str, workers: int
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """The API as its own process on ``redis_url`` with one key of ``role`` (no rate limit):
+    the process, its port and the key."""
+    keys_file = folder / "keys.yaml"
+    key = auth.add_key(keys_file, "bench", role)
+    env = {
+        **os.environ,
+        "KAIROS_REDIS_URL": redis_url,
+        "KAIROS_API_KEYS_FILE": str(keys_file),
+        "KAIROS_API_RATE_LIMIT": "1000000",
+    }
+    port = free_port()
+    return start_api(env, port, workers), port, key
+
+
 def loadgen(scenario: Scenario, port: int, key: str, seconds: float, folder: Path) -> dict:
     path = folder / "requests.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in scenario.requests))
@@ -187,16 +204,7 @@ def main() -> int:
         run = materialize(server.url, args.customers)
         seconds = time.monotonic() - began
         print(f"bench: {args.customers:,} customers live as run {run} ({seconds:.0f}s)")
-        keys_file = folder / "keys.yaml"
-        key = auth.add_key(keys_file, "bench", "admin")
-        env = {
-            **os.environ,
-            "KAIROS_REDIS_URL": server.url,
-            "KAIROS_API_KEYS_FILE": str(keys_file),
-            "KAIROS_API_RATE_LIMIT": "1000000",
-        }
-        port = free_port()
-        api = start_api(env, port, args.workers)
+        api, port, key = serve(server.url, folder, "admin", args.workers)
         rows = []
         for scenario in scenarios(args.customers, args.seconds):
             results = [loadgen(scenario, port, key, args.seconds, folder) for _ in range(args.runs)]

@@ -233,6 +233,30 @@ def _closed_loop(spark: SparkSession, settings: Settings) -> None:
         server.stop()
 
 
+CONSOLE_KEY = "demo-console"
+
+
+def _console(settings: Settings, shared: bool) -> None:
+    """A marketing key for the console of `make up`'s API, printed once."""
+    from serving import auth
+
+    auth.revoke_key(settings.api_keys_file, CONSOLE_KEY)
+    key = auth.add_key(settings.api_keys_file, CONSOLE_KEY, "marketing")
+    _step("the marketer's console")
+    where = (
+        "the demo's last run" if shared else "what make up's Redis holds (the demo used its own)"
+    )
+    print(
+        f"    make up, then open http://{settings.api_host}:{settings.api_port}/console ({where})"
+    )
+    print(f"    and paste this marketing key (name {CONSOLE_KEY!r}, in {settings.api_keys_file}):")
+    print(f"      {key}")
+    print(
+        "    an admin key also pauses variants and reloads rules there: "
+        "python -m serving keys add --name me --role admin"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--customers", type=int, default=4_000)
@@ -258,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     land_history(settings, args.customers, hours)
 
-    from devtools import demo_journeys, demo_serving
+    from devtools import demo_journeys, demo_serving, services
     from devtools.dag_runs import airflow_env, run_hour
     from devtools.services import RedisProcess, SparkConnectProcess
     from kairos.spark import connect
@@ -269,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     spark_server = SparkConnectProcess(settings, logs / "spark-connect.log").start()
     print(f"    {spark_server.url} (log: {spark_server.log_path})")
     spark = connect(spark_server.url, "kairos-demo")
-    redis_server = RedisProcess(Path(settings.local_dir) / "demo" / "redis").start()
+    # The demo's Redis keeps its data where `make up`'s does, so `make up` then serves the
+    # demo's last run to the console; while `make up` runs, the demo keeps to its own folder.
+    shared = not services.running(settings, "redis")
+    redis_dir = (
+        services.redis_data_dir(settings) if shared else Path(settings.local_dir) / "demo" / "redis"
+    )
+    redis_server = RedisProcess(redis_dir).start()
     served = settings.model_copy(
         update={"redis_url": redis_server.url, "spark_remote": spark_server.url}
     )
@@ -305,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
         spark_server.stop()
 
+    _console(settings, shared)
     _step(f"done in {time.monotonic() - began:.0f}s")
     print(f"    landing: {settings.landing_root}\n    lake:    {settings.lake_root}")
     print(f"    data docs: {settings.local_dir}/gx/gx/uncommitted/data_docs/local_site/index.html")

@@ -121,6 +121,7 @@ def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
         call(base, "GET", "/readyz", None)
         call(base, "GET", f"/v1/customers/{customer}/scores", keys["marketing"])
         call(base, "GET", "/v1/audiences?min_score=0.8&limit=3", keys["marketing"])
+        call(base, "GET", "/v1/audiences/count?min_score=0.8", keys["marketing"])  # reach
         cart = {
             "event_id": "evt-demo-cart-0001",
             "event_type": "cart_abandoned",

@@ -365,6 +365,16 @@ def _pid(settings: Settings, name: str) -> int | None:
     return pid if pid and _alive(pid) else None
 
 
+def running(settings: Settings, name: str) -> bool:
+    """Whether ``make up`` has the service ``name`` running."""
+    return _pid(settings, name) is not None
+
+
+def redis_data_dir(settings: Settings) -> Path:
+    """Where ``make up``'s redis-server keeps its data (AOF)."""
+    return Path(settings.local_dir) / "redis"
+
+
 def _spawn(
     settings: Settings,
     name: str,
@@ -426,7 +436,7 @@ STARTUP_SECONDS = {"airflow": 240.0, "mlflow": 180.0, "spark": 180.0}
 
 
 def _services(settings: Settings) -> dict[str, tuple[list[str], int | None, str]]:
-    redis_dir = Path(settings.local_dir) / "redis"
+    redis_dir = redis_data_dir(settings)
     redis_dir.mkdir(parents=True, exist_ok=True)
     Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
