@@ -106,6 +106,15 @@ def score_frame(
     )
 
 
+def write(rows: DataFrame, settings: Settings, as_of: datetime) -> str:
+    """Replace gold.scores' rows of ``as_of`` with ``rows``; returns the predicate. A table
+    written before a column was added (``r_score``, ``fm_score``) gains it: older hours read
+    it as null."""
+    predicate = f"scored_at = TIMESTAMP'{as_of:%Y-%m-%d %H:%M:%S}'"
+    lake.replace_where(rows, settings, catalog.SCORES, predicate, merge_schema=True)
+    return predicate
+
+
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreReport | None:
     import mlflow.pyfunc
 
@@ -137,9 +146,8 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
         seg_version,
         as_of,
     )
-    predicate = f"scored_at = TIMESTAMP'{as_of:%Y-%m-%d %H:%M:%S}'"
     try:
-        lake.replace_where(rows, settings, catalog.SCORES, predicate)
+        predicate = write(rows, settings, as_of)
     finally:
         spark.catalog.clearCache()
     written = lake.read(spark, settings, catalog.SCORES).where(F.expr(predicate))

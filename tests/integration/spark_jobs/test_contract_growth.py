@@ -73,3 +73,31 @@ def test_an_older_lake_takes_events_with_the_grown_properties(
     }
     bronze = lake.read(spark, grown, catalog.BRONZE_EVENTS).select("properties.decision_id")
     assert sorted(r[0] or "" for r in bronze.collect()) == ["", "", "d0123456789abcdef0123456"]
+
+
+def test_gold_scores_written_before_the_rfm_cell_take_the_next_hour(
+    spark: SparkSession, settings: Any
+) -> None:
+    """``make demo`` on the lake of a version before the console failed in score_customers
+    with DELTA_METADATA_MISMATCH: gold.scores had no ``r_score`` / ``fm_score`` yet."""
+    from datetime import datetime
+
+    from spark_jobs import score_customers
+
+    old, new = datetime(2026, 11, 16, 11), datetime(2026, 11, 16, 12)
+    before = (
+        "customer_id string, model_name string, model_version string, score double, "
+        "decile int, segment string, segmenter_version string, scored_at timestamp"
+    )
+    first = spark.createDataFrame(
+        [("c-1", "kairos_propensity", "1", 0.4, 6, "loyal", "1", old)], before
+    )
+    lake.create(first, settings, catalog.SCORES)
+    rows = spark.createDataFrame(
+        [("c-1", "kairos_propensity", "1", 0.5, 5, "loyal", "1", new, 4, 5)],
+        f"{before}, r_score int, fm_score int",
+    )
+    score_customers.write(rows, settings, new)
+    table = lake.read(spark, settings, catalog.SCORES)
+    cells = {(r.scored_at, r.r_score, r.fm_score) for r in table.collect()}
+    assert cells == {(old, None, None), (new, 4, 5)}
