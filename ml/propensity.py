@@ -143,7 +143,7 @@ def _importance(booster: xgb.Booster, columns: list[str]) -> pd.DataFrame:
     )
 
 
-def _champion_auc(
+def champion_on_holdout(
     client: MlflowClient, settings: Settings, data: TrainingData
 ) -> tuple[str | None, float | None, str]:
     """The current champion's version and ROC-AUC on this holdout (with a note)."""
@@ -193,7 +193,7 @@ def train_and_register(
     holdout_scores = predict(booster, data.holdout, columns)
     holdout = metrics(data.holdout.label.to_numpy(), holdout_scores)
     valid = metrics(data.valid.label.to_numpy(), predict(booster, data.valid, columns))
-    champion_before, champion_auc, note = _champion_auc(client, settings, data)
+    champion_before, champion_auc, note = champion_on_holdout(client, settings, data)
     alias, reason = decide(holdout["roc_auc"], champion_auc, settings.promotion_margin)
     if note and champion_auc is None:
         reason = note

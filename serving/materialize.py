@@ -3,14 +3,19 @@
 1. :func:`begin_run` registers a run (``writing``) under a fresh id.
 2. :func:`write_partition` runs on the Spark executors (the scoring job feeds it each
    partition's Arrow batches): pipelined, non-transactional batches of HSET/ZADD into the
-   run's own keys, then the partition's row count into the run's ``parts`` hash (keyed by
-   partition id, so a retried task overwrites its own count instead of adding to it).
+   run's own keys (each customer's row, the score sets, and each channel's consent
+   exceptions: the customers whose consent differs from the policy, :mod:`serving.reach`),
+   then the partition's row count into the run's ``parts`` hash (keyed by partition id, so a
+   retried task overwrites its own count instead of adding to it). The driver adds each
+   decile's score range (:func:`write_deciles`) and the summary counts.
 3. :func:`commit_run` is one Lua script over control keys only (one cluster slot): if the
    partition counts add up to the rows expected, the run becomes ``live`` and the pointer
    flips in the same atomic step; otherwise nothing changes and the run is ``failed``.
    A complete run scored before the live one stays ``complete`` and the live run stays
    (:class:`OlderThanLive`), unless the flip is forced: a backfilled hour must not make
-   yesterday's scores live.
+   yesterday's scores live. Just before, customers who withdrew scoring consent through
+   the API are dropped from the run again, and those whose channel consent changed there
+   get their place in the exception sets re-read; every finished run goes into the history.
 4. :func:`expire_run` gives a replaced or failed run's keys a short TTL, so a reader that
    fetched the old pointer a moment ago still finds its keys, and memory is reclaimed; the
    sweep (:func:`expire_stale_runs`) leaves runs that are still being written alone.

@@ -7,6 +7,9 @@
 2. **Propensity**: when snapshots with complete labels exist that the last training did not
    see, train, evaluate and register (``KAIROS_MODEL_NAME``); promotion per
    :mod:`ml.propensity`. Otherwise the run is skipped and the reason printed: not an error.
+3. **Bring your own model**: a version a data scientist registered with the alias
+   ``@candidate`` is evaluated on the same holdout and promoted by the same rule
+   (:mod:`ml.candidates`); one that does not fit gets the reason on its version.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kairos import catalog, lake
 from kairos.feature_defs import load_features, load_rfm
 from kairos.interval import Interval
 from kairos.settings import Settings
-from ml import dataset, propensity, segmenter, tracking
+from ml import candidates, dataset, propensity, segmenter, tracking
 from spark_jobs import jobs, rfm
 from spark_jobs.runner import job_main
 
@@ -33,6 +36,7 @@ class TrainReport:
     segmenter_version: str | None
     outcome: propensity.Outcome | None
     skipped: str | None
+    candidate: candidates.Verdict | None = None
 
 
 def fit_segmenter(spark: SparkSession, settings: Settings, interval: Interval) -> str | None:
@@ -84,6 +88,22 @@ def train_propensity(
     return outcome, None
 
 
+def evaluate_candidate(
+    spark: SparkSession, settings: Settings, interval: Interval
+) -> candidates.Verdict | None:
+    """Judge a registered ``@candidate`` on the training set's holdout, if there is one (the
+    data is read only then)."""
+    client = tracking.use(settings)
+    if tracking.alias_version(client, settings.model_name, candidates.CANDIDATE) is None:
+        return None
+    features = load_features(settings.feature_defs_dir)
+    data = dataset.load(spark, settings, features, interval.end)
+    if isinstance(data, str):
+        print(f"propensity: @candidate waits: not enough labelled data ({data})")
+        return None
+    return candidates.evaluate(client, settings, data)
+
+
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> TrainReport:
     version = fit_segmenter(spark, settings, interval)
     outcome, skipped = train_propensity(spark, settings, interval)
@@ -97,7 +117,13 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> TrainRep
             f"({outcome.reason}); holdout ROC-AUC {m['roc_auc']:.3f}, PR-AUC {m['pr_auc']:.3f}, "
             f"top-decile lift {m['top_decile_lift']:.2f}x"
         )
-    return TrainReport(version, outcome, skipped)
+    verdict = evaluate_candidate(spark, settings, interval)
+    if verdict is not None:
+        print(
+            f"propensity: @candidate {settings.model_name} v{verdict.version} -> "
+            f"{verdict.decision} ({verdict.reason})"
+        )
+    return TrainReport(version, outcome, skipped, verdict)
 
 
 def main(argv: list[str] | None = None) -> int:

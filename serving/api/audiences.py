@@ -8,6 +8,7 @@ histogram, its page of ids and its export all describe one audience.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from serving.reach import NoDeciles
 from serving.store import CursorExpired, UnknownModel
 
 router = APIRouter(tags=["audiences"])
+SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorOut, "description": "Unknown model."},
@@ -173,9 +175,12 @@ async def export_csv(chosen: Chosen, console: Console, store: Redis, key: Audien
             [], [_audit(key, "audience_export", chosen, first.run, written, first.total)]
         )
 
-    name = f"audience-{chosen.segment or 'all'}-{chosen.min_score:g}-{first.run}.csv"
+    name = SAFE_NAME.sub(
+        "_", f"audience-{chosen.segment or 'all'}-{chosen.min_score:g}-{first.run}"
+    )
+    # a header is latin-1 and a quoted filename ends at '"': only safe characters go in it
     return StreamingResponse(
         lines(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from kairos import catalog, lake
 from kairos.datagen import generate
@@ -17,7 +25,7 @@ from kairos.feature_defs import load_features, load_rfm
 from kairos.interval import Interval
 from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
-from ml import dataset, propensity, segmenter, tracking
+from ml import candidates, dataset, propensity, segmenter, tracking
 from ml.training_data import TrainingData
 from spark_jobs import pipeline, rfm, score_customers, train_models
 
@@ -62,6 +70,50 @@ def test_training_data_is_split_by_time_with_complete_labels(data: TrainingData)
     assert data.train.as_of.nunique() == 5 and data.valid.as_of.nunique() == 1
     assert set(data.train.label.unique()) == {0, 1}
     assert "preferred_channel" not in data.columns and "purchases_7d" in data.columns
+
+
+def test_a_trainset_holds_the_rows_the_hourly_training_reads(
+    spark: SparkSession, spark_server, history: Settings, data: TrainingData, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """``python -m ml trainset`` writes what ``dataset.load`` trains on (same rows, labels and
+    feature values), with the feature list and Delta versions beside it. (Before the tests
+    that process another hour on this lake.)"""
+    import os
+    import subprocess
+    import sys
+
+    from devtools.dag_runs import settings_env
+
+    out = tmp_path / "trainset"
+    first, last = START + timedelta(days=1), END  # every snapshot day of the history
+    env = {**os.environ, **settings_env(history), "KAIROS_SPARK_REMOTE": spark_server.url}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "ml", "trainset",
+            "--as-of-from", f"{first:%Y-%m-%d}", "--as-of-to", f"{last:%Y-%m-%d}",
+            "--out", str(out),
+        ],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = pd.read_parquet(out)
+    trained = pd.concat([data.train, data.valid, data.holdout])
+    key = ["customer_id", "as_of"]
+    columns = [*key, "label", *data.columns]
+    left = written[columns].sort_values(key).reset_index(drop=True)
+    right = trained[columns].sort_values(key).reset_index(drop=True)
+    left[data.columns] = left[data.columns].astype("float64")
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
+    sidecar = json.loads((out / "_trainset.json").read_text())
+    assert sidecar["features"] == data.columns and sidecar["rows"] == len(trained)
+    assert sidecar["delta_versions"] == data.table_versions
+    assert sidecar["label_horizon_days"] == 7
+    # the snapshots of the last 7 days have no complete label yet: left out, and counted
+    recent = lake.read(spark, history, catalog.FEATURE_SNAPSHOTS).where(
+        F.col("as_of") > F.lit((END - timedelta(days=7)).replace(tzinfo=None))
+    )
+    assert sidecar["incomplete"] == recent.count() > 0
+    assert "left out (label not complete" in done.stdout
 
 
 def test_first_model_is_champion_worse_stays_challenger_better_is_promoted(
@@ -213,3 +265,165 @@ def test_segments_are_stable_when_the_population_barely_changes(
     joined = a.join(b, "customer_id")
     same = joined.where("a = b").count() / joined.count()
     assert same >= 0.95, same
+
+
+def test_a_90_day_label_horizon_trains_on_default_settings(
+    spark: SparkSession, history: Settings, tmp_path: Path
+) -> None:
+    """The usual "buys next quarter": with ``KAIROS_LABEL_HORIZON_DAYS=90`` and the default
+    56-day window, the window used to count back from the hour being run, so it ended before
+    any snapshot's label was complete and the model never trained. It now counts back from
+    the newest snapshot with a complete label. (The lake's events end with the history: the
+    90 days after it are days without events, which the labels read as no purchase.)"""
+    settings = fresh_mlflow(history, tmp_path).model_copy(update={"label_horizon_days": 90})
+    assert settings.training_window_days == 56  # the default
+    known = END + timedelta(days=90)
+    start, newest = dataset.window(settings, known)
+    assert newest == END.replace(tzinfo=None) and start == newest - timedelta(days=56)
+    outcome, reason = train_models.train_propensity(
+        spark, settings, Interval(known - timedelta(hours=1), known)
+    )
+    assert outcome is not None, reason
+    assert outcome.decision == "champion"
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    run = client.get_run(outcome.run_id)
+    assert run.data.params["label_horizon_days"] == "90"
+    assert run.data.tags["kairos.newest_as_of"].startswith(f"{END:%Y-%m-%d}")
+
+
+# --- bring your own model (ml.candidates): versions registered with MLflow's own API --------
+
+WEAK = ["email_opens_30d", "page_views_30d"]
+
+
+class Probabilities(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A scikit-learn classifier as a pyfunc whose ``predict`` is P(buys)."""
+
+    def __init__(self, model: Any, columns: list[str]):
+        self.model, self.columns = model, columns
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+        return self.model.predict_proba(model_input[self.columns].astype("float64"))[:, 1]
+
+
+def register_candidate(settings: Settings, python_model: Any, example: pd.DataFrame) -> str:
+    """Log and register as a data scientist would, then mark the version ``@candidate``."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    with mlflow.start_run(run_name="notebook"):
+        signature = mlflow.models.infer_signature(example, python_model.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            signature=signature,
+            registered_model_name=settings.model_name,
+        )
+    version = str(info.registered_model_version)
+    registry_of(settings).set_registered_model_alias(settings.model_name, "candidate", version)
+    return version
+
+
+def registry_of(settings: Settings) -> MlflowClient:
+    return MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+
+
+def fitted(train: pd.DataFrame, columns: list[str], model: Any) -> Any:
+    return model.fit(train[columns].astype("float64"), train.label)
+
+
+@pytest.fixture
+def judged(history: Settings, data: TrainingData, tmp_path: Path) -> Settings:
+    """A fresh registry whose champion is the job's own model on two weak features."""
+    settings = fresh_mlflow(history, tmp_path)
+    weak = propensity.train_and_register(settings, data, columns=WEAK)
+    assert weak.decision == "champion"
+    return settings
+
+
+def test_a_better_candidate_is_promoted_and_a_worse_one_is_not(
+    judged: Settings,
+    data: TrainingData,
+) -> None:
+    registry = registry_of(judged)
+    champion = tracking.alias_version(registry, judged.model_name, "champion")
+    example = data.holdout[data.columns].head(5)
+    strong = fitted(data.train, data.columns, HistGradientBoostingClassifier(random_state=0))
+    better = register_candidate(judged, Probabilities(strong, data.columns), example)
+    verdict = candidates.evaluate(registry, judged, data)
+    assert verdict is not None and (verdict.version, verdict.decision) == (better, "champion")
+    assert tracking.alias_version(registry, judged.model_name, "champion") == better
+    assert tracking.alias_version(registry, judged.model_name, "candidate") is None
+    tags = registry.get_model_version(judged.model_name, better).tags
+    assert tags["kairos.decision"] == "champion" and "beats the champion" in tags["kairos.reason"]
+    assert tags["kairos.champion_version"] == champion
+    assert float(tags["kairos.holdout_roc_auc"]) >= float(tags["kairos.champion_roc_auc"]) + 0.005
+    assert float(tags["kairos.holdout_roc_auc"]) == pytest.approx(
+        verdict.metrics["roc_auc"], abs=1e-6
+    )
+
+    # the same margin rule against the new champion: a one-feature model does not beat it
+    weak = fitted(data.train, ["app_sessions_30d"], LogisticRegression())
+    worse = register_candidate(judged, Probabilities(weak, ["app_sessions_30d"]), example)
+    verdict = candidates.evaluate(registry, judged, data)
+    assert verdict is not None and (verdict.version, verdict.decision) == (worse, "challenger")
+    assert tracking.alias_version(registry, judged.model_name, "champion") == better
+    assert tracking.alias_version(registry, judged.model_name, "challenger") == worse
+    assert candidates.evaluate(registry, judged, data) is None  # judged once
+
+
+def test_a_candidate_that_does_not_fit_gets_the_reason_on_its_version(
+    judged: Settings,
+    data: TrainingData,
+) -> None:
+    registry = registry_of(judged)
+    champion = tracking.alias_version(registry, judged.model_name, "champion")
+    example = data.holdout[data.columns].head(5)
+
+    # a plain scikit-learn log: pyfunc predict gives class labels, not probabilities
+    mlflow.set_tracking_uri(judged.mlflow_tracking_uri)
+    mlflow.set_registry_uri(judged.mlflow_tracking_uri)
+    plain = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500))
+    model = fitted(data.train, data.columns, plain)
+    with mlflow.start_run(run_name="plain sklearn"):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            signature=mlflow.models.infer_signature(example, model.predict(example)),
+            registered_model_name=judged.model_name,
+        )
+    labels = str(info.registered_model_version)
+    registry.set_registered_model_alias(judged.model_name, "candidate", labels)
+    verdict = candidates.evaluate(registry, judged, data)
+    assert verdict is not None and verdict.decision == "refused"
+    reason = registry.get_model_version(judged.model_name, labels).tags["kairos.reason"]
+    assert reason == "refused: predict returned class labels (only 0 and 1), not probabilities"
+
+    # a signature naming a feature the training set does not have
+    unknown = example.assign(visits_next_year=1.0)
+    wider = [*data.columns, "visits_next_year"]
+    model = fitted(
+        data.train.assign(visits_next_year=1.0), wider, HistGradientBoostingClassifier(max_iter=20)
+    )
+    misfit = register_candidate(judged, Probabilities(model, wider), unknown)
+    verdict = candidates.evaluate(registry, judged, data)
+    assert verdict is not None and (verdict.version, verdict.decision) == (misfit, "refused")
+    reason = registry.get_model_version(judged.model_name, misfit).tags["kairos.reason"]
+    assert "'visits_next_year'" in reason and "features.yaml" in reason
+    # neither moved the champion, and neither is left waiting
+    assert tracking.alias_version(registry, judged.model_name, "champion") == champion
+    assert tracking.alias_version(registry, judged.model_name, "candidate") is None
+
+
+def test_the_hourly_training_judges_a_waiting_candidate(
+    spark: SparkSession,
+    judged: Settings,
+    data: TrainingData,
+) -> None:
+    example = data.holdout[data.columns].head(5)
+    strong = fitted(data.train, data.columns, HistGradientBoostingClassifier(random_state=0))
+    version = register_candidate(judged, Probabilities(strong, data.columns), example)
+    verdict = train_models.evaluate_candidate(
+        spark, judged, Interval(END - timedelta(hours=1), END)
+    )
+    assert verdict is not None and (verdict.version, verdict.decision) == (version, "champion")

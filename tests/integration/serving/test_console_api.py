@@ -289,3 +289,23 @@ def test_the_docs_and_the_console_load_every_asset_from_the_api_itself(client: T
     for asset in ("/console/assets/console.js", "/console/assets/console.css"):
         answer = client.get(asset)
         assert answer.status_code == 200 and "https://" not in answer.text
+
+
+@pytest.mark.node_only("a response header: no Redis command depends on it")
+def test_an_export_of_a_segment_with_any_name_gets_a_safe_file_name(
+    api: Api, client: TestClient
+) -> None:
+    """Schemathesis found a 500: a segment name outside latin-1 went into the
+    Content-Disposition header. A name with a quote would also have ended the file name."""
+    publish(api.redis, api.layout, ROWS)
+    for segment in ["\u0092[?Q\U000f330c", 'a"b; filename=evil.exe']:
+        answer = client.get(
+            "/v1/audiences/export", params={"segment": segment}, headers=api.auth("marketing")
+        )
+        assert answer.status_code == 200, answer.text
+        disposition = answer.headers["content-disposition"]
+        assert (
+            disposition.startswith('attachment; filename="audience-')
+            and disposition.count('"') == 2
+        )
+        assert 'evil.exe"' not in disposition and answer.text == "customer_id,score\r\n"
