@@ -72,6 +72,9 @@ def write(
             raise NoTrainingData(f"no {table} yet: run the hourly pipeline first")
     if as_of_from > as_of_to:
         raise NoTrainingData(f"--as-of-from {as_of_from:%Y-%m-%d} is after --as-of-to")
+    # Spark writes the Parquet files (on a Connect server: with its own working directory),
+    # this process the sidecar: both need the same absolute path.
+    out = str(Path(out).resolve())
     horizon = horizon or settings.label_horizon_days
     known = known_until or processed_until(spark, settings)
     columns = model_features(load_features(settings.feature_defs_dir))
