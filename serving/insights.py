@@ -17,6 +17,7 @@ import orjson
 
 from kairos.feature_defs import RfmSpec
 from serving import reach, state
+from serving.layout import Layout
 from serving.reach import BUCKETS, ScoreRange
 from serving.store import COUNTS_BUCKET_MS, NotReady, Store, UnknownModel, decode_cursor
 
@@ -48,7 +49,7 @@ class Insights:
         self._runs: dict[str, tuple[dict[str, str], dict[str, bool]]] = {}
 
     @property
-    def _layout(self) -> Any:
+    def _layout(self) -> Layout:
         return self.store.layout
 
     async def _run_facts(self, run: str) -> tuple[dict[str, str], dict[str, bool]]:
