@@ -10,7 +10,8 @@ serving reads names and defaults. A definition is data::
       source: [purchase]             # event types that count
       windows: [7d, 30d, 90d]        # or ``window: 30d`` for one column named exactly ``name``
       aggregation: count             # count | sum | avg | min | max | distinct_count |
-                                     # recency | most_frequent | ratio
+                                     # recency | age | gap_mean | gap_std |
+                                     # most_frequent | ratio
       value: properties.revenue      # Spark SQL expression (sum/avg/min/max/distinct/most_frequent)
       filter: channel = 'email'      # optional Spark SQL predicate on silver.events
       numerator: ...                 # ratio only: names of two other definitions
@@ -19,6 +20,12 @@ serving reads names and defaults. A definition is data::
       default: 0                     # value when nothing matched (null allowed)
       owner: data-science
       version: 1
+
+``recency`` and ``age`` are the days from the last and the first matching event to as_of;
+``gap_mean`` and ``gap_std`` the mean and population standard deviation of the days between
+consecutive matching events in the window (null without one gap, and without two gaps for
+the deviation): with ``source: [purchase]`` and a lifetime window, the tenure, recency and
+inter-purchase times of buy-till-you-die models.
 
 Loading validates everything that can be checked without data; an invalid definition
 raises :class:`DefinitionError` naming the file, the definition and the field. Expressions
@@ -43,7 +50,8 @@ FEATURES_FILE = "features.yaml"
 RFM_FILE = "rfm.yaml"
 ENTITIES = {"customer": "customer_id"}
 VALUE_AGGREGATIONS = {"sum", "avg", "min", "max", "distinct_count", "most_frequent"}
-AGGREGATIONS = VALUE_AGGREGATIONS | {"count", "recency", "ratio"}
+TIME_AGGREGATIONS = {"recency", "age", "gap_mean", "gap_std"}  # days, from occurrence times
+AGGREGATIONS = VALUE_AGGREGATIONS | TIME_AGGREGATIONS | {"count", "ratio"}
 _WINDOW = re.compile(r"^(\d+)([hd])$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Spark SQL functions that call any Java method on the driver and executors: a definition is
@@ -167,9 +175,9 @@ class FeatureDef(BaseModel):
         expected = {
             "count": "long",
             "distinct_count": "long",
-            "recency": "double",
             "ratio": "double",
             "avg": "double",
+            **dict.fromkeys(TIME_AGGREGATIONS, "double"),
         }.get(self.aggregation)
         if expected and self.dtype != expected:
             raise _FieldError("dtype", f"aggregation {self.aggregation!r} gives {expected}")

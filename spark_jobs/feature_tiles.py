@@ -6,8 +6,9 @@ a month) are therefore computed from two parts (:func:`spark_jobs.features.featu
 
 * the events of the last ``raw_days`` days, read from silver as before, and
 * **tiles**: one row per customer and day with the mergeable state of each long column over
-  that day (count, sum, min, max, or the last occurrence for recency), in
-  ``gold.feature_tiles`` (partitioned by ``tile_day``).
+  that day (count, sum, min, max, the last occurrence for recency, the first for age, and
+  for the gap statistics the first and last occurrence, count and squared deviations of the
+  gaps), in ``gold.feature_tiles`` (partitioned by ``tile_day``).
 
 Tile ``d`` holds the events that occurred in ``(d 00:00, d+1 00:00]`` (an event exactly at
 midnight closes the day before, as windows ``(as_of - W, as_of]`` do). A day is tiled only
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from kairos import catalog, lake
 from kairos.feature_defs import Column as FeatureColumn
@@ -39,7 +41,21 @@ from kairos.interval import naive_utc
 from kairos.settings import Settings
 
 # Aggregations whose daily states merge exactly into any window's value.
-MERGEABLE = {"count", "sum", "min", "max", "recency"}
+MERGEABLE = {"count", "sum", "min", "max", "recency", "age", "gap_mean", "gap_std"}
+GAPS = ("gap_mean", "gap_std")
+# The state of the gap statistics: the first and last occurrence, how many, and the sum of the
+# squared deviations of the gaps (days between consecutive occurrences) from their mean. Two
+# states of consecutive stretches of time with nothing between them merge exactly: the gap
+# joining them is ``later.first - earlier.last``.
+GAP_STATE = T.StructType(
+    [
+        T.StructField("first", T.TimestampType()),
+        T.StructField("last", T.TimestampType()),
+        T.StructField("n", T.LongType()),
+        T.StructField("deviations", T.DoubleType()),
+    ]
+)
+MICROS_PER_DAY = 86_400_000_000
 SUITE = Path("expectations") / "events.json"
 
 
@@ -118,6 +134,10 @@ def state(column: FeatureColumn, condition: Column) -> Column:
         return F.max(picked)
     if kind == "recency":
         return F.max(F.when(condition, F.col("occurred_at")))
+    if kind == "age":
+        return F.min(F.when(condition, F.col("occurred_at")))
+    if kind in GAPS:
+        return _gaps_of(F.array_sort(F.collect_list(F.when(condition, F.col("occurred_at")))))
     raise ValueError(f"{column.name}: {kind} has no mergeable daily state")
 
 
@@ -127,19 +147,102 @@ def merge_state(column: FeatureColumn, tile_values: Column) -> Column:
     kind = column.feature.aggregation
     if kind in ("count", "sum"):
         return F.sum(tile_values)
-    if kind == "min":
+    if kind in ("min", "age"):
         return F.min(tile_values)
+    if kind in GAPS:  # tiles never overlap, so sorting by first occurrence puts them in order
+        return _merge_gaps(F.array_sort(F.collect_list(tile_values)))
     return F.max(tile_values)  # max, recency (the last occurrence)
 
 
 def combine(column: FeatureColumn, a: Column, b: Column) -> Column:
-    """Two partial states of ``column`` as one (either may be null)."""
+    """Two partial states of ``column`` as one (either may be null). For the gap statistics
+    the two must cover stretches of time that nothing else lies between."""
     kind = column.feature.aggregation
     if kind in ("count", "sum"):
         return F.when(a.isNull(), b).when(b.isNull(), a).otherwise(a + b)
-    if kind == "min":
+    if kind in ("min", "age"):
         return F.least(a, b)
+    if kind in GAPS:
+        return _merge_gaps(F.array_sort(F.filter(F.array(a, b), lambda s: s.isNotNull())))
     return F.greatest(a, b)
+
+
+def value(column: FeatureColumn, merged: Column, as_of: datetime) -> Column:
+    """A column's value from its merged state at ``as_of`` (naive UTC): days for recency and
+    age; the mean (null without a gap) or population standard deviation (null below two gaps:
+    one gap has no spread) of the days between occurrences; the state itself otherwise."""
+    kind = column.feature.aggregation
+    if kind in ("recency", "age"):
+        return (F.unix_micros(F.lit(as_of)) - F.unix_micros(merged)) / F.lit(MICROS_PER_DAY)
+    if kind not in GAPS:
+        return merged
+    gaps = merged["n"] - 1
+    if kind == "gap_mean":
+        return F.when(gaps >= 1, _gap_mean(merged))
+    return F.when(gaps >= 2, F.sqrt(merged["deviations"] / gaps))
+
+
+def _days(earlier: Column, later: Column) -> Column:
+    return (F.unix_micros(later) - F.unix_micros(earlier)) / F.lit(MICROS_PER_DAY)
+
+
+def _gap_mean(state: Column) -> Column:
+    """Mean gap of a state with at least one (the span over the gaps, exact for equal gaps)."""
+    return _days(state["first"], state["last"]) / (state["n"] - 1)
+
+
+def _gaps_of(times: Column) -> Column:
+    """The gap state of a sorted array of instants (null when it is empty): the squared
+    deviations are summed around the mean in a second pass, so equal gaps give exactly 0."""
+    n = F.size(times)
+    first, last = F.get(times, 0), F.get(times, n - 1)
+    length = F.greatest(n - 1, F.lit(1))
+    gaps = F.zip_with(
+        F.slice(times, 2, length), F.slice(times, 1, length), lambda b, a: _days(a, b)
+    )
+    mean = _days(first, last) / F.greatest(n - 1, F.lit(1))
+    deviations = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + (g - mean) * (g - mean))
+    state = F.struct(
+        first.alias("first"),
+        last.alias("last"),
+        n.cast("long").alias("n"),
+        F.when(n > 1, deviations).otherwise(F.lit(0.0)).alias("deviations"),
+    ).cast(GAP_STATE)
+    return F.when(n > 0, state)
+
+
+def _pooled(
+    k1: Column, mean1: Column, dev1: Column, k2: Column, mean2: Column, dev2: Column
+) -> Column:
+    """Sum of squared deviations of two groups of gaps together (Chan et al.'s update;
+    either group may be empty: k = 0)."""
+    delta = mean2 - mean1
+    cross = F.when((k1 > 0) & (k2 > 0), delta * delta * k1 * k2 / (k1 + k2)).otherwise(0.0)
+    return dev1 + dev2 + cross
+
+
+def _merge_gaps(states: Column) -> Column:
+    """Fold gap states in time order into one (null when there are none). The gap between
+    two consecutive states is a group of one, pooled with the earlier state's gaps first."""
+
+    def merge(acc: Column, nxt: Column) -> Column:
+        between = _days(acc["last"], nxt["first"])
+        k_acc, k_nxt = acc["n"] - 1, nxt["n"] - 1
+        mean_acc = F.when(k_acc > 0, _gap_mean(acc)).otherwise(0.0)
+        mean_nxt = F.when(k_nxt > 0, _gap_mean(nxt)).otherwise(0.0)
+        with_between = _pooled(k_acc, mean_acc, acc["deviations"], F.lit(1), between, F.lit(0.0))
+        mean_with = (mean_acc * k_acc + between) / (k_acc + 1)
+        joined = F.struct(
+            acc["first"].alias("first"),
+            nxt["last"].alias("last"),
+            (acc["n"] + nxt["n"]).alias("n"),
+            _pooled(k_acc + 1, mean_with, with_between, k_nxt, mean_nxt, nxt["deviations"]).alias(
+                "deviations"
+            ),
+        ).cast(GAP_STATE)
+        return F.when(acc.isNull(), nxt).otherwise(joined)
+
+    return F.aggregate(states, F.lit(None).cast(GAP_STATE), merge)
 
 
 def tiles_of(events: DataFrame, columns: list[FeatureColumn], fingerprint: str) -> DataFrame:

@@ -27,7 +27,6 @@ from kairos.interval import naive_utc
 from spark_jobs import feature_tiles as tiles
 
 DTYPES = {"long": T.LongType(), "double": T.DoubleType(), "string": T.StringType()}
-_MICROS_PER_DAY = 86_400_000_000
 _NUMERIC = (T.NumericType,)
 
 
@@ -93,8 +92,7 @@ def _aggregate(column: FeatureColumn, as_of: datetime) -> Column:
         matches &= F.col("occurred_at") > F.lit(as_of - length)
     kind = feature.aggregation
     if kind in tiles.MERGEABLE:  # the same state a daily tile holds, over the whole window
-        state = tiles.state(column, matches)
-        return _days_before(as_of, state) if kind == "recency" else state
+        return tiles.value(column, tiles.state(column, matches), as_of)
     picked = F.when(matches, F.expr(feature.value) if feature.value else F.lit(1))
     if kind == "avg":
         return F.avg(picked)
@@ -103,11 +101,6 @@ def _aggregate(column: FeatureColumn, as_of: datetime) -> Column:
     if kind == "most_frequent":
         return F.mode(picked, deterministic=True)
     raise AssertionError(kind)  # ratio is handled after aggregation; others rejected on load
-
-
-def _days_before(as_of: datetime, last: Column) -> Column:
-    """Days from the instant ``last`` to ``as_of`` (recency)."""
-    return (F.unix_micros(F.lit(as_of)) - F.unix_micros(last)) / F.lit(_MICROS_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -135,15 +128,14 @@ def features_as_of(
     known = known_events(events, as_of, scan_start(features, as_of))
     plain = [c for c in features.columns if c.feature.aggregation != "ratio"]
     long = {c.name: c for c in (tiled.columns if tiled else ())}
+    aggregates: dict[str, Column] = {}
+    for c in plain:
+        if tiled and c.name in long:
+            aggregates.update(_raw_states(c, at, tiled.raw_from))
+        else:
+            aggregates[c.name] = _aggregate(c, at)
     grouped = known.groupBy("customer_id").agg(
-        *[
-            (
-                tiles.state(c, _raw_part(c, at, tiled.raw_from))
-                if tiled and c.name in long
-                else _aggregate(c, at)
-            ).alias(c.name)
-            for c in plain
-        ]
+        *[column.alias(name) for name, column in aggregates.items()]
     )
     raw = {c.name: F.col(c.name) for c in plain}
     if tiled and long:
@@ -165,26 +157,41 @@ def features_as_of(
     )
 
 
-def _raw_part(column: FeatureColumn, at: datetime, raw_from: datetime) -> Column:
-    """The events a long column takes from silver: its window minus the whole days that
-    tiles cover, ``(first full day 00:00, raw_from]``."""
+def _raw_states(column: FeatureColumn, at: datetime, raw_from: datetime) -> dict[str, Column]:
+    """The states of a long column over the events it takes from silver: its window minus
+    the whole days that tiles cover, ``(first full day 00:00, raw_from]``. That is the recent
+    events and, for a window not starting at midnight, its partial first day. The gap
+    statistics keep the first day apart as ``_edge_<name>`` (the tiles lie between the two
+    parts, so they merge only with them); the others take both parts in one state."""
     condition = tiles.matches(column)
+    recent = condition & (F.col("occurred_at") > F.lit(raw_from))
     length = column.window.length
     if length is None:
-        return condition & (F.col("occurred_at") > F.lit(raw_from))
+        return {column.name: tiles.state(column, recent)}
     start = at - length
     first = tiles.first_full_day(start)
-    tiled = (F.col("occurred_at") > F.lit(datetime(first.year, first.month, first.day))) & (
-        F.col("occurred_at") <= F.lit(raw_from)
+    edge = (
+        condition
+        & (F.col("occurred_at") > F.lit(start))
+        & (F.col("occurred_at") <= F.lit(datetime(first.year, first.month, first.day)))
     )
-    return condition & (F.col("occurred_at") > F.lit(start)) & ~tiled
+    if column.feature.aggregation in tiles.GAPS:
+        return {
+            column.name: tiles.state(column, recent),
+            _edge(column): tiles.state(column, edge),
+        }
+    return {column.name: tiles.state(column, edge | recent)}
+
+
+def _edge(column: FeatureColumn) -> str:
+    return f"_edge_{column.name}"
 
 
 def _with_tiles(
     grouped: DataFrame, raw: dict[str, Column], tiled: Tiled, at: datetime
 ) -> tuple[DataFrame, dict[str, Column]]:
     """Merge the long columns' tile states into the raw aggregates (customers known only
-    from tiles join too); recency states become days."""
+    from tiles join too); merged states become values (:func:`feature_tiles.value`)."""
     last_day = tiled.raw_from.date() - timedelta(days=1)
     raw = dict(raw)
     if tiled.tiles is not None:
@@ -215,10 +222,11 @@ def _with_tiles(
         for c in tiled.columns:
             raw[c.name] = tiles.combine(c, F.col(c.name), F.col(f"_tile_{c.name}"))
     for c in tiled.columns:
+        if c.feature.aggregation in tiles.GAPS and c.window.length is not None:
+            raw[c.name] = tiles.combine(c, raw[c.name], F.col(_edge(c)))
         if c.feature.aggregation == "count":  # both parts empty: a count of nothing
             raw[c.name] = F.coalesce(raw[c.name], F.lit(0))
-        if c.feature.aggregation == "recency":
-            raw[c.name] = _days_before(at, raw[c.name])
+        raw[c.name] = tiles.value(c, raw[c.name], at)
     return grouped, raw
 
 

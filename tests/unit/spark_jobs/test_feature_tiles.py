@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kairos import catalog, lake
-from kairos.feature_defs import load_features
+from kairos.feature_defs import FeatureSet, load_features, parse_features
 from kairos.settings import Settings
 from spark_jobs import feature_tiles
 from spark_jobs.features import Tiled, features_as_of
@@ -46,7 +46,9 @@ def test_the_raw_horizon_follows_the_suite_and_the_look_back(short_lateness: Set
         c.name for c in feature_tiles.long_columns(load_features(shipped.feature_defs_dir), shipped)
     }
     assert long == {"rfm_recency_days", "rfm_frequency", "rfm_monetary",
-                    "days_since_last_visit", "days_since_last_cart_add"}  # fmt: skip
+                    "days_since_last_visit", "days_since_last_cart_add", "tenure_days",
+                    "days_since_last_purchase", "purchase_gap_mean_days",
+                    "purchase_gap_std_days"}  # fmt: skip
 
 
 # Event times: anywhere in 40 days before AS_OF or 2 days after, often exactly on an edge.
@@ -106,14 +108,67 @@ def test_tiles_and_recent_events_give_the_features_of_all_events(
     hour: int,
 ) -> None:
     features = load_features(short_lateness.feature_defs_dir)
-    long = feature_tiles.long_columns(features, short_lateness)
+    _assert_tiled_equals_raw(spark, short_lateness, features, events, hour)
+
+
+def _time_features() -> FeatureSet:
+    """Age and gap statistics over windows that tiles serve with a partial first day."""
+    entries = [
+        {
+            "name": name,
+            "description": name,
+            "entity": "customer",
+            "source": ["purchase", "checkout_started"],
+            "windows": ["7d", "30d", "lifetime"],
+            "aggregation": name,
+            "dtype": "double",
+            "default": None,
+            "owner": "tests",
+            "version": 1,
+        }
+        for name in ("age", "gap_mean", "gap_std")
+    ]
+    return parse_features({"features": entries}, Path("time.yaml"), set(TYPES))
+
+
+# Purchases, a third of them on the partial first day of a 7- or 30-day window at 13:00.
+first_days = st.one_of(
+    st.integers(min_value=6 * 24 * 60 + 1, max_value=7 * 24 * 60 - 13 * 60),
+    st.integers(min_value=29 * 24 * 60 + 1, max_value=30 * 24 * 60 - 13 * 60),
+)
+purchase = event.map(lambda e: {**e, "etype": "purchase"})
+purchase_on_edge = st.builds(
+    lambda e, minutes: {**e, "etype": "purchase", "minutes_before": minutes}, event, first_days
+)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.one_of(purchase, purchase, purchase_on_edge), min_size=3, max_size=30))
+def test_age_and_gaps_from_tiles_equal_them_from_all_events_on_any_window(
+    spark: SparkSession,
+    short_lateness: Settings,
+    events: list[dict],  # type: ignore[type-arg]
+) -> None:
+    """At 13:00 a 7- or 30-day window starts mid-day: its first day is read raw, apart from
+    the recent days, and the tiles between them join both."""
+    _assert_tiled_equals_raw(spark, short_lateness, _time_features(), events, hour=13)
+
+
+def _assert_tiled_equals_raw(
+    spark: SparkSession,
+    settings: Settings,
+    features: FeatureSet,
+    events: list[dict],  # type: ignore[type-arg]
+    hour: int,
+) -> None:
+    long = feature_tiles.long_columns(features, settings)
     as_of = AS_OF + timedelta(hours=hour)
     all_events = _events(spark, events)
     expected = _by_customer(features_as_of(all_events, features, as_of))
 
     tiles = feature_tiles.tiles_of(all_events, long, "test")
-    raw = all_events.where(feature_tiles.raw_event_dates(as_of, features, short_lateness))
-    tiled = Tiled(tuple(long), feature_tiles.boundary(as_of, short_lateness), tiles)
+    raw = all_events.where(feature_tiles.raw_event_dates(as_of, features, settings))
+    tiled = Tiled(tuple(long), feature_tiles.boundary(as_of, settings), tiles)
     got = _by_customer(features_as_of(raw, features, as_of, tiled))
 
     assert got.keys() == expected.keys()

@@ -12,7 +12,12 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
-from kairos.feature_defs import DefinitionError, load_features, parse_features
+from kairos.feature_defs import (
+    TIME_AGGREGATIONS,
+    DefinitionError,
+    load_features,
+    parse_features,
+)
 from kairos.settings import PROJECT_ROOT
 from spark_jobs.features import features_as_of
 from tests.unit.spark_jobs.silver_rows import AS_OF, frame, row
@@ -22,12 +27,15 @@ EVENT_TYPES = {"purchase", "page_view", "product_view", "email_open"}
 
 
 def feature(name: str, aggregation: str, source: list[str], **extra: Any) -> dict[str, Any]:
-    dtype = {"sum": "double", "avg": "double", "min": "double", "max": "double"}.get(
-        aggregation,
-        {"most_frequent": "string", "recency": "double", "ratio": "double"}.get(
-            aggregation, "long"
-        ),
+    doubles = {"sum", "avg", "min", "max", "ratio", *TIME_AGGREGATIONS}
+    dtype = (
+        "double"
+        if aggregation in doubles
+        else "string"
+        if aggregation == "most_frequent"
+        else "long"
     )
+    no_default = {"ratio", *TIME_AGGREGATIONS}
     entry = {
         "name": name,
         "description": name,
@@ -35,7 +43,7 @@ def feature(name: str, aggregation: str, source: list[str], **extra: Any) -> dic
         "source": source,
         "aggregation": aggregation,
         "dtype": dtype,
-        "default": 0 if dtype != "string" and aggregation not in {"recency", "ratio"} else None,
+        "default": 0 if dtype != "string" and aggregation not in no_default else None,
         "owner": "tests",
         "version": 1,
     }
@@ -70,6 +78,9 @@ DEFINITIONS = [
     ),
     feature("app_views", "count", ["page_view"], filter="channel = 'app'"),
     feature("views", "count", ["page_view"], window="7d"),
+    feature("tenure", "age", ["purchase"], window="lifetime"),
+    feature("gap_mean", "gap_mean", ["purchase"], windows=["7d", "lifetime"], window=None),
+    feature("gap_std", "gap_std", ["purchase"], windows=["7d", "lifetime"], window=None),
 ]
 
 
@@ -111,10 +122,17 @@ def test_each_aggregation_on_a_hand_computed_example(spark: SparkSession) -> Non
     assert c1["aov_7d"] == pytest.approx(40.0)
     assert c1["app_views"] == 0  # the app page view is 40 days old
     assert c1["views"] == 1  # the view at as_of counts, the one 7 days before does not
+    # purchases known at as_of: 10, 3 and 1 days before it; the gaps are 7 and 2 days
+    assert c1["tenure"] == pytest.approx(10.0)
+    assert c1["gap_mean_lifetime"] == pytest.approx(4.5)
+    assert c1["gap_std_lifetime"] == pytest.approx(2.5)  # sqrt(((7-4.5)^2 + (2-4.5)^2) / 2)
+    assert c1["gap_mean_7d"] == pytest.approx(2.0)  # 3 and 1 days before: one gap
+    assert c1["gap_std_7d"] is None  # one gap has no spread
     # c-2 matched nothing but an email open: defaults, null ratio and recency
     assert (c2["orders_7d"], c2["spend_7d"], c2["skus"], c2["views"]) == (0, 0.0, 0, 0)
     assert c2["aov_7d"] is None and c2["days_since_order"] is None and c2["order_avg"] == 0.0
     assert c2["top_channel"] == "email"
+    assert (c2["tenure"], c2["gap_mean_lifetime"], c2["gap_std_lifetime"]) == (None, None, None)
 
 
 def test_most_frequent_breaks_ties_by_the_smallest_value(spark: SparkSession) -> None:
