@@ -95,10 +95,12 @@ with DAG(
             jobs.MATERIALIZE_SCORES,
         )
     ]
+    monitor = spark_task(jobs.MONITOR_MODELS)
     decisions = spark_task(jobs.SILVER_DECISIONS)
     measure = spark_task(jobs.MEASURE_RULES)
     silver_events = pipeline[2]
 
     chain(drain, *pipeline)
+    pipeline[-2] >> monitor  # after scoring; serving does not wait for it
     drain >> decisions
     [decisions, silver_events] >> measure

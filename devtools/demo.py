@@ -12,8 +12,12 @@
    silver, features, train (the hour completes a new day of labels, so a new model is
    trained and promoted only if it beats the champion), score, materialize. ``--dag-hours``
    runs more.
+   Before it, the data scientist's part (:mod:`devtools.demo_models`): the holdout effect of
+   the purchase-history features, a scikit-learn model registered ``@candidate`` through
+   MLflow's API and the pipeline's verdict on it, and the hour a week back shadow-scored.
 4. A summary: rows per table, quarantine reasons, segment sizes, model versions with holdout
-   metrics and the promotion decision, scores by decile, the live Redis run, and live API
+   metrics and the promotion decision, scores by decile, the monitoring report (drift,
+   calibration, the shadow comparison), the live Redis run, and live API
    answers (a score lookup, the audience at 0.8, the decision for a cart abandonment).
 5. The closed loop (:mod:`devtools.closed_loop`): ten simulated days of customers reacting to
    three templates with known effects, decided by the real API, measured by the lake; true
@@ -25,12 +29,14 @@ The dates are fixed, so a rerun rewrites the same hours and leaves the same tabl
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devtools.services import RedisProcess
 from kairos.datagen import generate, print_progress
 from kairos.interval import Interval
 from kairos.landing import open_landing
@@ -77,6 +83,44 @@ def process_history(spark: SparkSession, settings: Settings, history: Interval) 
     if trained.outcome is None:
         print(f"    propensity training skipped: {trained.skipped}")
     score_customers.run(spark, settings, bootstrap)
+
+
+def _data_scientist(
+    spark: SparkSession, settings: Settings, history: Interval, end: datetime
+) -> None:
+    from devtools import demo_models
+
+    bootstrap = Interval(history.end - timedelta(hours=1), history.end)
+    _step("data science: what the purchase-history features add (same rows, same split)")
+    demo_models.feature_effect(spark, settings, history.end)
+    _step("data science: a model from a notebook, registered with MLflow's API as @candidate")
+    if demo_models.bring_a_model(spark, settings, history.end) is None:
+        return
+    _step("the pipeline's verdict: the candidate on the champion's holdout, the same rule")
+    demo_models.verdict(spark, settings, bootstrap)
+    _step(
+        f"shadow scoring: the hour {settings.label_horizon_days} days back scored by champion "
+        "and @challenger (never served), so the DAG hour can compare them on complete labels"
+    )
+    demo_models.shadow_a_week_back(spark, settings, end)
+
+
+def demo_redis(settings: Settings) -> tuple[RedisProcess, bool]:
+    """The demo's Redis, started empty, and whether its data is `make up`'s.
+
+    It keeps its data where `make up`'s does, so `make up` then serves the demo's last run to
+    the console (while `make up` runs, the demo keeps to a folder of its own). It starts from
+    nothing either way: a rerun must not find the last run's journeys, caps and ingested
+    event ids, which turned the journeys' sends into duplicates.
+    """
+    from devtools import services
+
+    shared = not services.running(settings, "redis")
+    redis_dir = (
+        services.redis_data_dir(settings) if shared else Path(settings.local_dir) / "demo" / "redis"
+    )
+    shutil.rmtree(redis_dir, ignore_errors=True)
+    return RedisProcess(redis_dir).start(), shared
 
 
 def _print_gold(spark: SparkSession, settings: Settings) -> None:
@@ -137,8 +181,9 @@ def _print_scores(spark: SparkSession, settings: Settings, hour: datetime) -> No
     from pyspark.sql import functions as F
 
     from kairos import catalog, lake
+    from spark_jobs.score_customers import served
 
-    scores = lake.read(spark, settings, catalog.SCORES).where(
+    scores = served(lake.read(spark, settings, catalog.SCORES)).where(
         F.col("scored_at") == F.lit(hour.replace(tzinfo=None))
     )
     rows = (
@@ -155,6 +200,16 @@ def _print_scores(spark: SparkSession, settings: Settings, hour: datetime) -> No
     print("    decile  customers  min score  max score")
     for row in rows:
         print(f"    {row['decile']:>6}  {row['n']:>9,}  {row['lo']:>9.3f}  {row['hi']:>9.3f}")
+
+
+def _print_monitoring(spark: SparkSession, settings: Settings) -> None:
+    from ml import monitor_report
+
+    try:
+        lines = monitor_report.lines(spark, settings)
+    except monitor_report.NoReport as err:
+        lines = [str(err)]
+    print("\n".join(f"    {line}" for line in lines))
 
 
 def _print_tables(spark: SparkSession, settings: Settings) -> None:
@@ -204,7 +259,6 @@ def _print_tables(spark: SparkSession, settings: Settings) -> None:
 def _closed_loop(spark: SparkSession, settings: Settings) -> None:
     """The closed loop, simulated on a Redis and a lake of its own."""
     from devtools import closed_loop
-    from devtools.services import RedisProcess
     from serving import experiments
     from serving.__main__ import performance_table
     from serving.connection import connect as redis_connect
@@ -282,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     land_history(settings, args.customers, hours)
 
-    from devtools import demo_journeys, demo_serving, services
+    from devtools import demo_journeys, demo_serving
     from devtools.dag_runs import airflow_env, run_hour
-    from devtools.services import RedisProcess, SparkConnectProcess
+    from devtools.services import SparkConnectProcess
     from kairos.spark import connect
 
     history = Interval(DEMO_START, end - timedelta(hours=args.dag_hours))
@@ -293,18 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     spark_server = SparkConnectProcess(settings, logs / "spark-connect.log").start()
     print(f"    {spark_server.url} (log: {spark_server.log_path})")
     spark = connect(spark_server.url, "kairos-demo")
-    # The demo's Redis keeps its data where `make up`'s does, so `make up` then serves the
-    # demo's last run to the console; while `make up` runs, the demo keeps to its own folder.
-    shared = not services.running(settings, "redis")
-    redis_dir = (
-        services.redis_data_dir(settings) if shared else Path(settings.local_dir) / "demo" / "redis"
-    )
-    redis_server = RedisProcess(redis_dir).start()
+    redis_server, shared = demo_redis(settings)
     served = settings.model_copy(
         update={"redis_url": redis_server.url, "spark_remote": spark_server.url}
     )
     try:
         process_history(spark, settings, history)
+        _data_scientist(spark, settings, history, end)
 
         for hour_end in [end - timedelta(hours=h) for h in range(args.dag_hours - 1, -1, -1)]:
             _step(
@@ -322,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_models(settings)
         _step("gold.scores of the last hour")
         _print_scores(spark, settings, end)
+        _step("model monitoring (python -m ml monitor): drift, calibration, shadow comparison")
+        _print_monitoring(spark, settings)
         _step(f"serving: the live Redis run ({printable_url(served.redis_url)}) and the HTTP API")
         demo_serving.run(spark, served, Interval(end - timedelta(hours=1), end))
         _step(

@@ -34,6 +34,7 @@ from kairos.interval import Interval
 from kairos.settings import Settings, printable_url
 from serving import auth
 from serving.api import create_app
+from spark_jobs.score_customers import served as served_scores
 
 
 @contextmanager
@@ -102,7 +103,7 @@ def run(spark: SparkSession, settings: Settings, hour: Interval) -> None:
     )
     print("\n".join("    " + line for line in (summary.stdout + summary.stderr).splitlines()))
     top = (
-        lake.read(spark, settings, catalog.SCORES)
+        served_scores(lake.read(spark, settings, catalog.SCORES))
         .where(F.col("scored_at") == F.lit(hour.naive_end))
         .orderBy(F.col("score").desc(), "customer_id")
         .select("customer_id", "segment")

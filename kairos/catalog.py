@@ -128,7 +128,32 @@ SCORES = Table(
     "gold",
     "scores",
     ("scored_at",),
-    "customer, model name and version, score, decile, RFM segment, scored_at",
+    "customer, model name and version, score, decile, RFM segment, scored_at; role champion "
+    "(served) or challenger (shadow)",
+)
+MODEL_OUTCOMES = Table(
+    "gold",
+    "model_outcomes",
+    ("scored_at",),
+    "per scored hour whose labels matured, model version and score bin: customers, buyers, "
+    "sum of scores (on the customers every model of the hour scored)",
+    (),  # aggregates: no column names a person
+)
+MODEL_MONITORING = Table(
+    "gold",
+    "model_monitoring",
+    ("as_of",),
+    "per hour: the champion's checks (PSI per feature and of the score, calibration by decile, "
+    "share scored, data age), figure, threshold, alert",
+    (),
+)
+MODEL_COMPARISON = Table(
+    "gold",
+    "model_comparison",
+    ("as_of",),
+    "per hour and challenger: champion and challenger on the same matured customers and hours "
+    "(ROC-AUC, PR-AUC, calibration error)",
+    (),
 )
 DECISION_OUTCOMES = Table(
     "gold",
@@ -154,6 +179,9 @@ TABLES: tuple[Table, ...] = (
     FEATURE_SNAPSHOTS,
     FEATURE_TILES,
     SCORES,
+    MODEL_OUTCOMES,
+    MODEL_MONITORING,
+    MODEL_COMPARISON,
     DECISIONS,
     DECISION_OUTCOMES,
     RULE_PERFORMANCE,

@@ -226,6 +226,17 @@ class Settings(BaseSettings):
         ge=0.0,
         description="Holdout ROC-AUC a new model must beat the champion by to be promoted.",
     )
+    shadow_challengers: int = Field(
+        1,
+        ge=0,
+        description="How many challenger versions (@challenger, then the newest versions "
+        "decided challenger) gold.scores scores beside the champion every hour; never served.",
+    )
+    shadow_comparison_days: int = Field(
+        28,
+        ge=1,
+        description="Matured hours of how many days the champion/challenger comparison pools.",
+    )
     training_window_days: int = Field(
         56, ge=3, description="Days of feature snapshots (with complete labels) used for training."
     )

@@ -5,10 +5,13 @@
     python -m ml rollback                      # @champion -> the version v3 replaced
     python -m ml rollback --to 2
     python -m ml trainset --as-of-from 2026-11-03 --as-of-to 2026-11-09 --out trainset/
+    python -m ml monitor                       # the newest hourly monitoring report
+    python -m ml monitor --as-of 2026-11-12T00:00:00Z
 
 ``--model`` picks the registered model (default ``KAIROS_MODEL_NAME``); the registry is
 ``KAIROS_MLFLOW_TRACKING_URI``. See :mod:`ml.registry` for what each move records, and
-:mod:`ml.trainset` for the training set (it needs Spark: ``KAIROS_SPARK_REMOTE``, as
+:mod:`ml.trainset` for the training set and :mod:`ml.monitor_report` for the report
+(both need Spark: ``KAIROS_SPARK_REMOTE``, as
 ``make up`` runs it, or a local session).
 """
 
@@ -38,7 +41,25 @@ def parser() -> argparse.ArgumentParser:
     trainset.add_argument("--as-of-to", type=parse_instant, required=True, help="last day")
     trainset.add_argument("--out", required=True, help="a local folder (replaced)")
     trainset.add_argument("--horizon", type=int, help="label horizon in days (default: settings)")
+    monitor = sub.add_parser("monitor", help="the hourly monitoring report (drift, calibration)")
+    monitor.add_argument("--as-of", type=parse_instant, help="that hour (default: the newest)")
     return top
+
+
+def _monitor(settings: Settings, args: argparse.Namespace) -> int:
+    from kairos.spark import get_spark
+    from ml import monitor_report
+
+    spark = get_spark("kairos-monitor", settings)
+    try:
+        lines = monitor_report.lines(spark, settings, args.as_of)
+    except monitor_report.NoReport as err:
+        print(f"ml: {err}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    print("\n".join(lines))
+    return 0
 
 
 def _trainset(settings: Settings, args: argparse.Namespace) -> int:
@@ -70,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     if args.command == "trainset":
         return _trainset(settings, args)
+    if args.command == "monitor":
+        return _monitor(settings, args)
     model = args.model or settings.model_name
     client = tracking.use(settings)
     try:

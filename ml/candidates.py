@@ -25,7 +25,7 @@ import numpy as np
 from mlflow import MlflowClient
 
 from kairos.settings import Settings
-from ml import propensity, tracking
+from ml import monitoring, propensity, tracking
 from ml.training_data import TrainingData
 
 CANDIDATE = "candidate"
@@ -46,6 +46,24 @@ class Misfit(ValueError):
     """The candidate cannot be scored on the training set; the message says why."""
 
 
+def conform(frame: Any, schema: Any) -> Any:
+    """``frame`` (the training set's floats) in the types the signature declares: a model
+    whose signature was inferred from ``python -m ml trainset`` rows has integer columns,
+    and MLflow will not narrow float64 to int64 by itself. A missing value in a column
+    declared integer is a :class:`Misfit` (the fix: declare it double)."""
+    out = frame.copy()
+    for spec in schema.inputs:
+        if spec.name not in out.columns or not spec.type.name.startswith(("long", "integer")):
+            continue
+        if out[spec.name].isna().any():
+            raise Misfit(
+                f"its signature declares {spec.name!r} {spec.type.name}, but the column has "
+                "missing values: infer the signature from float64 columns"
+            )
+        out[spec.name] = out[spec.name].astype(spec.type.to_numpy())
+    return out
+
+
 def holdout_scores(model: Any, data: TrainingData) -> np.ndarray:
     """The candidate's probabilities on the holdout, or :class:`Misfit`."""
     schema = model.metadata.get_input_schema()
@@ -60,8 +78,9 @@ def holdout_scores(model: Any, data: TrainingData) -> np.ndarray:
             f"its signature needs {len(missing)} column(s) the training set does not have "
             f"(e.g. {missing[0]!r}); the features are those of feature_defs/features.yaml"
         )
+    inputs = conform(data.holdout[needed], schema)
     try:
-        raw = np.asarray(model.predict(data.holdout[needed]), dtype="float64")
+        raw = np.asarray(model.predict(inputs), dtype="float64")
     except Exception as err:  # a model's own code: any failure is the candidate's
         raise Misfit(f"predict failed on the holdout: {type(err).__name__}: {err}") from None
     if raw.ndim == 2 and raw.shape[1] == 1:
@@ -102,9 +121,21 @@ def evaluate(client: MlflowClient, settings: Settings, data: TrainingData) -> Ve
         if note and champion_auc is None:
             reason = note
         client.set_registered_model_alias(name, decision, version)
+        _log_reference(client, name, version, data, scores)
     verdict = Verdict(version, decision, reason, holdout, champion_before, champion_auc)
     _record(client, settings, data, verdict)
     return verdict
+
+
+def _log_reference(
+    client: MlflowClient, name: str, version: str, data: TrainingData, scores: np.ndarray
+) -> None:
+    """The training data and holdout scores monitoring compares hours with, on the version's
+    own run (a version registered from a path has none: monitoring then says so)."""
+    run_id = client.get_model_version(name, version).run_id
+    if run_id:
+        reference = monitoring.reference_of(data.train, data.columns, scores)
+        client.log_dict(run_id, reference, monitoring.REFERENCE_ARTIFACT)
 
 
 def _record(client: MlflowClient, settings: Settings, data: TrainingData, verdict: Verdict) -> None:

@@ -34,7 +34,7 @@ from sklearn.metrics import (
 )
 
 from kairos.settings import Settings
-from ml import tracking
+from ml import monitoring, tracking
 from ml.training_data import TrainingData, features_hash
 
 SEED = 7
@@ -222,6 +222,10 @@ def train_and_register(
         mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout.items()})
         mlflow.log_metrics({f"valid_{k}": v for k, v in valid.items()})
         mlflow.log_dict({"features": columns}, "features.json")
+        mlflow.log_dict(
+            monitoring.reference_of(data.train, columns, holdout_scores),
+            monitoring.REFERENCE_ARTIFACT,
+        )
         figure = _calibration_plot(data.holdout.label.to_numpy(), holdout_scores)
         mlflow.log_figure(figure, "calibration.png")
         plt.close(figure)

@@ -46,3 +46,27 @@ def has_store(settings: Settings) -> bool:
     if uri.startswith("sqlite:///"):
         return Path(uri.removeprefix("sqlite:///")).exists()
     return True
+
+
+def challengers(client: MlflowClient, model: str, count: int) -> list[str]:
+    """Up to ``count`` versions to shadow: ``@challenger`` first, then the newest other
+    versions whose recorded decision is challenger; never the champion."""
+    if count <= 0:
+        return []
+    champion = alias_version(client, model, CHAMPION)
+    picked: list[str] = []
+    first = alias_version(client, model, CHALLENGER)
+    if first is not None and first != champion:
+        picked.append(first)
+    if len(picked) < count:
+        found = client.search_model_versions(
+            f"name = '{model}' and tag.`kairos.decision` = '{CHALLENGER}'",
+            order_by=["version_number DESC"],
+            max_results=count + 2,
+        )
+        for version in found:
+            if len(picked) == count:
+                break
+            if str(version.version) not in (*picked, champion):
+                picked.append(str(version.version))
+    return picked

@@ -103,6 +103,25 @@ MATERIALIZE_SCORES = Job(
     ),
     writes=(catalog.SCORES_KEYSPACE, catalog.CONSENT_KEYSPACE),
 )
+MONITOR_MODELS = Job(
+    "monitor_models",
+    "the champion's drift, calibration, share scored and data age; shadow challengers "
+    "against the champion on matured labels",
+    reads=(
+        catalog.CUSTOMER_FEATURES,
+        catalog.SILVER_CUSTOMERS,
+        catalog.SILVER_EVENTS,
+        catalog.SCORES,
+        catalog.MODEL_OUTCOMES,
+        catalog.PROPENSITY,
+    ),
+    writes=(
+        catalog.MODEL_OUTCOMES,
+        catalog.MODEL_MONITORING,
+        catalog.MODEL_COMPARISON,
+        catalog.PROPENSITY,
+    ),
+)
 SILVER_DECISIONS = Job(
     "silver_decisions",
     "landed trigger decisions -> silver.decisions (one per decision_id)",
@@ -152,6 +171,7 @@ HOURLY: tuple[Job, ...] = (
     TRAIN_MODELS,
     SCORE_CUSTOMERS,
     MATERIALIZE_SCORES,
+    MONITOR_MODELS,
     SILVER_DECISIONS,
     MEASURE_RULES,
 )

@@ -7,6 +7,12 @@ Reads gold.customer_features as of ``end``, keeps customers whose ``scoring`` co
 registered champion through ``mlflow.pyfunc.spark_udf`` (on the executors; nothing is
 collected but nine decile edges), adds the decile (1 = the highest-scoring tenth) and the RFM
 segment from the registered segmenter, and replaces the ``scored_at = end`` partition.
+
+**Shadow scoring**: the challengers (``KAIROS_SHADOW_CHALLENGERS`` of them, see
+:func:`ml.tracking.challengers`) score the same customers in the same run, written beside the
+champion's rows with ``role = 'challenger'`` (the champion's rows: ``role = 'champion'``).
+Only :func:`served` rows reach Redis; ``spark_jobs.monitor_models`` compares the two once
+the labels are complete.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -43,7 +50,15 @@ COLUMNS = [
     "scored_at",
     "r_score",
     "fm_score",
+    "role",
 ]
+CHAMPION_ROLE, CHALLENGER_ROLE = "champion", "challenger"
+
+
+def served(scores: DataFrame) -> DataFrame:
+    """The rows serving may read: the champion's (rows written before shadow scoring have
+    no role and are the champion's too)."""
+    return scores.where(F.coalesce(F.col("role"), F.lit(CHAMPION_ROLE)) == CHAMPION_ROLE)
 
 
 @dataclass
@@ -52,6 +67,7 @@ class ScoreReport:
     customers: int
     excluded_no_consent: int
     deciles: dict[int, tuple[int, float, float]]  # decile -> (customers, min, max score)
+    shadowed: dict[str, int]  # challenger version -> customers it scored
 
 
 def consenting(features: DataFrame, customers: DataFrame, default: bool) -> DataFrame:
@@ -82,6 +98,7 @@ def score_frame(
     model: tuple[str, str],
     segmenter_version: str,
     scored_at: datetime,
+    role: str = CHAMPION_ROLE,
 ) -> DataFrame:
     """Consenting customers' features -> gold.scores rows, given a predict column.
 
@@ -103,21 +120,20 @@ def score_frame(
         F.lit(scored_at).alias("scored_at"),
         "r_score",  # the RFM grid's cell (null: no purchase in the window)
         "fm_score",
+        F.lit(role).alias("role"),
     )
 
 
 def write(rows: DataFrame, settings: Settings, as_of: datetime) -> str:
     """Replace gold.scores' rows of ``as_of`` with ``rows``; returns the predicate. A table
-    written before a column was added (``r_score``, ``fm_score``) gains it: older hours read
-    it as null."""
+    written before a column was added (``r_score``, ``fm_score``, ``role``) gains it: older
+    hours read it as null."""
     predicate = f"scored_at = TIMESTAMP'{as_of:%Y-%m-%d %H:%M:%S}'"
     lake.replace_where(rows, settings, catalog.SCORES, predicate, merge_schema=True)
     return predicate
 
 
 def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreReport | None:
-    import mlflow.pyfunc
-
     client = tracking.use(settings)
     version = tracking.alias_version(client, settings.model_name, tracking.CHAMPION)
     if version is None:
@@ -130,38 +146,82 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
     )
     customers = lake.read(spark, settings, catalog.SILVER_CUSTOMERS)
     allowed = consenting(features, customers, default_consent(settings.feature_defs_dir)["scoring"])
-    # The artifact store's own URI (a folder here, s3:// on AWS): the executors load the model
-    # from there without needing the registry (they may be other machines, or a Connect server).
-    uri = client.get_model_version_download_uri(settings.model_name, version)
-    model = mlflow.pyfunc.load_model(uri)
-    schema = model.metadata.get_input_schema()
-    inputs = schema.input_names() if schema is not None else []
-    predict = mlflow.pyfunc.spark_udf(spark, uri, result_type="double", env_manager="local")
-    rows = score_frame(
-        allowed,
-        predict(F.struct(*[F.col(c).cast("double").alias(c) for c in inputs])),
-        seg.rfm_spec,
-        seg.rfm_edges,
-        (settings.model_name, version),
-        seg_version,
-        as_of,
-    )
+    columns = set(allowed.columns)
+    champion = _predict(spark, client, settings.model_name, version, columns)
+    if isinstance(champion, str):
+        raise ValueError(f"@champion {champion}")
+    scorers = [(version, CHAMPION_ROLE, champion)]
+    for v in tracking.challengers(client, settings.model_name, settings.shadow_challengers):
+        predict = _predict(spark, client, settings.model_name, v, columns)
+        if isinstance(predict, str):  # a challenger never stops the champion's scores
+            print(f"scoring: shadow of @challenger skipped: {predict}")
+            continue
+        scorers.append((v, CHALLENGER_ROLE, predict))
+    frames = [
+        score_frame(
+            allowed,
+            predict,
+            seg.rfm_spec,
+            seg.rfm_edges,
+            (settings.model_name, v),
+            seg_version,
+            as_of,
+            role,
+        )
+        for v, role, predict in scorers
+    ]
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame)
     try:
         predicate = write(rows, settings, as_of)
     finally:
         spark.catalog.clearCache()
     written = lake.read(spark, settings, catalog.SCORES).where(F.expr(predicate))
-    stats = written.groupBy("decile").agg(
-        F.count(F.lit(1)).alias("n"), F.min("score").alias("lo"), F.max("score").alias("hi")
+    shadowed = {
+        r["model_version"]: r["n"]
+        for r in written.where(F.col("role") == CHALLENGER_ROLE)
+        .groupBy("model_version")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    }
+    stats = (
+        served(written)
+        .groupBy("decile")
+        .agg(F.count(F.lit(1)).alias("n"), F.min("score").alias("lo"), F.max("score").alias("hi"))
     )
     deciles = {r["decile"]: (r["n"], r["lo"], r["hi"]) for r in stats.collect()}
     total = sum(n for n, _, _ in deciles.values())
-    report = ScoreReport(version, total, features.count() - total, deciles)
+    report = ScoreReport(version, total, features.count() - total, deciles, shadowed)
+    shadow = "".join(f"; shadow v{v}: {n:,} (not served)" for v, n in sorted(shadowed.items()))
     print(
         f"gold.scores: {total:,} customers scored by {settings.model_name} v{version} as of "
         f"{as_of:%Y-%m-%d %H:%M} UTC ({report.excluded_no_consent:,} without scoring consent)"
+        f"{shadow}"
     )
     return report
+
+
+def _predict(
+    spark: SparkSession, client: Any, model: str, version: str, columns: set[str]
+) -> Column | str:
+    """The score column of a registered version, run by ``spark_udf`` on the executors; or
+    why it cannot score these ``columns``."""
+    import mlflow.pyfunc
+
+    # The artifact store's own URI (a folder here, s3:// on AWS): the executors load the model
+    # from there without needing the registry (they may be other machines, or a Connect server).
+    uri = client.get_model_version_download_uri(model, version)
+    schema = mlflow.pyfunc.load_model(uri).metadata.get_input_schema()
+    inputs = schema.input_names() if schema is not None else []
+    missing = sorted(set(inputs) - columns)
+    if missing:
+        return f"{model} v{version} needs {missing[0]!r}, which gold.customer_features lacks"
+    predict = mlflow.pyfunc.spark_udf(spark, uri, result_type="double", env_manager="local")
+    # each input in the type the signature declares (the features are long and double;
+    # a signature inferred from a trainset has both, the job's own models doubles only)
+    types = {spec.name: spec.type.to_spark() for spec in schema.inputs} if schema else {}
+    return predict(F.struct(*[F.col(c).cast(types[c]).alias(c) for c in inputs]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """A small seeded lake shared by the tests that need history: built once per test session.
 
 600 customers, ten days processed (three daily snapshots with complete 7-day labels), a
-champion model and the scores of the last hour; two more hours landed but not processed
-(:data:`HOUR_ENDS`). Tests that change state work on a copy (:func:`copy_of`).
+champion model, the scores of the last hour and its monitoring report; two more hours
+landed but not processed (:data:`HOUR_ENDS`). Tests that change state work on a copy
+(:func:`copy_of`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def lake_settings(root: Path, **extra: object) -> Settings:
 
 def build(spark: SparkSession, root: Path) -> Path:
     """Generate, process, train and score the seeded history under ``root``."""
-    from spark_jobs import pipeline, score_customers, train_models
+    from spark_jobs import monitor_models, pipeline, score_customers, train_models
 
     settings = lake_settings(root)
     hours = int((HOUR_ENDS[-1] - START) / timedelta(hours=1))
@@ -46,6 +47,7 @@ def build(spark: SparkSession, root: Path) -> Path:
     trained = train_models.run(spark, settings, LAST_SEEDED_HOUR)
     assert trained.outcome is not None, trained.skipped
     assert score_customers.run(spark, settings, LAST_SEEDED_HOUR) is not None
+    assert monitor_models.run(spark, settings, LAST_SEEDED_HOUR) is not None
     return root
 
 

@@ -36,3 +36,22 @@ def test_the_demo_notices_a_left_cart_cancels_one_send_and_delivers_one(
     [message] = [json.loads(line) for line in log.read_text().splitlines()]
     assert message["template"] == "cart_left_behind"
     assert "no cart_abandoned event was sent" in out
+
+
+def test_a_second_demo_starts_its_redis_empty(tmp_path: Path) -> None:
+    """``make demo`` twice: the second run's journeys found the first run's ingested event ids
+    (same ids, same customers) in the Redis data the demo keeps for ``make up``, took every
+    journey event for a duplicate, sent nothing, and the demo died reading an empty delivery
+    log."""
+    from devtools.demo import demo_redis
+
+    settings = Settings(local_dir=str(tmp_path))
+    first, shared = demo_redis(settings)
+    assert shared and first.data_dir == tmp_path / "redis"
+    redis.Redis.from_url(first.url).set("kairos:seen:evt-demo-journey-0001", "1")
+    first.stop()
+    second, _ = demo_redis(settings)
+    try:
+        assert redis.Redis.from_url(second.url).dbsize() == 0
+    finally:
+        second.stop()

@@ -1,8 +1,10 @@
-"""Models against a real MLflow (sqlite in a temp dir) on two weeks of synthetic history."""
+"""Models against a real MLflow (sqlite in a temp dir) on two weeks of synthetic history:
+training, bring-your-own candidates, shadow scoring and monitoring."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ from pyspark.sql import functions as F
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from kairos import catalog, lake
 from kairos.datagen import generate
@@ -25,9 +29,26 @@ from kairos.feature_defs import load_features, load_rfm
 from kairos.interval import Interval
 from kairos.landing import LocalLanding, hour_prefix
 from kairos.settings import Settings
-from ml import candidates, dataset, propensity, segmenter, tracking
+from ml import (
+    candidates,
+    dataset,
+    monitor_report,
+    monitoring,
+    propensity,
+    segmenter,
+    tracking,
+)
 from ml.training_data import TrainingData
-from spark_jobs import pipeline, rfm, score_customers, train_models
+from serving.layout import Layout
+from spark_jobs import (
+    gold_features,
+    materialize_scores,
+    monitor_models,
+    pipeline,
+    rfm,
+    score_customers,
+    train_models,
+)
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(days=14)  # snapshots at 14 midnights, 7 of them with complete labels
@@ -371,6 +392,29 @@ def test_a_better_candidate_is_promoted_and_a_worse_one_is_not(
     assert candidates.evaluate(registry, judged, data) is None  # judged once
 
 
+def integer_columns(frame: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+    """The columns a trainset stores as long (counts: whole, never missing)."""
+    return {c: "int64" for c in columns if frame[c].notna().all() and (frame[c] % 1 == 0).all()}
+
+
+def test_a_candidate_whose_signature_came_from_trainset_rows_is_judged(
+    judged: Settings, data: TrainingData
+) -> None:
+    """The demo's notebook model was refused: its signature, inferred from the Parquet rows
+    of ``python -m ml trainset``, declares the counts long, and the holdout handed to
+    ``predict`` was float64, which MLflow will not narrow ("Can not safely convert float64 to
+    int64"). The holdout now takes the signature's types."""
+    columns = ["purchases_30d", "sessions_7d", "days_since_last_visit", "cart_adds_7d"]
+    as_stored = integer_columns(data.holdout, columns)
+    assert set(as_stored) == {"purchases_30d", "sessions_7d", "cart_adds_7d"}
+    example = data.holdout[columns].head(5).astype(as_stored)
+    model = fitted(data.train, columns, make_pipeline(SimpleImputer(), LogisticRegression()))
+    version = register_candidate(judged, Probabilities(model, columns), example)
+    verdict = candidates.evaluate(registry_of(judged), judged, data)
+    assert verdict is not None and verdict.version == version
+    assert verdict.decision in ("champion", "challenger"), verdict.reason
+
+
 def test_a_candidate_that_does_not_fit_gets_the_reason_on_its_version(
     judged: Settings,
     data: TrainingData,
@@ -427,3 +471,149 @@ def test_the_hourly_training_judges_a_waiting_candidate(
         spark, judged, Interval(END - timedelta(hours=1), END)
     )
     assert verdict is not None and (verdict.version, verdict.decision) == (version, "champion")
+
+
+# --- shadow scoring and monitoring (spark_jobs.monitor_models) ------------------------------
+
+HOUR = timedelta(hours=1)
+SCORED = END - timedelta(days=7)  # its 7-day labels are complete at END
+
+
+@pytest.fixture
+def own_lake(history: Settings, tmp_path: Path) -> Settings:
+    """The history's lake copied (these tests write to it) and a fresh registry."""
+    copy = tmp_path / "lake"
+    shutil.copytree(history.lake_root, copy)
+    return fresh_mlflow(history, tmp_path).model_copy(update={"lake_root": str(copy)})
+
+
+def test_a_shadowed_challenger_is_scored_beside_the_champion_compared_and_never_served(
+    spark: SparkSession, own_lake: Settings, data: TrainingData, redis_server: str
+) -> None:
+    settings = own_lake.model_copy(update={"redis_url": redis_server})
+    champion = propensity.train_and_register(settings, data)
+    columns = data.columns[:12]
+    model = fitted(
+        data.train, columns, make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
+    )
+    # a signature with long columns, as one inferred from trainset rows has
+    example = data.holdout[columns].head(5).astype(integer_columns(data.holdout, columns))
+    challenger = register_candidate(settings, Probabilities(model, columns), example)
+    client = registry_of(settings)
+    client.delete_registered_model_alias(settings.model_name, "candidate")
+    client.set_registered_model_alias(settings.model_name, "challenger", challenger)
+
+    week_ago = Interval(SCORED - HOUR, SCORED)
+    gold_features.run(spark, settings, week_ago)
+    train_models.fit_segmenter(spark, settings, week_ago)
+    report = score_customers.run(spark, settings, week_ago)
+    assert report is not None and report.model_version == champion.version
+    assert report.shadowed == {challenger: report.customers}
+    hour = lake.read(spark, settings, catalog.SCORES).where(F.col("scored_at") == SCORED)
+    by_role = {r["role"]: r for r in hour.groupBy("role", "model_version").count().collect()}
+    assert by_role["champion"]["model_version"] == champion.version
+    assert by_role["challenger"]["model_version"] == challenger
+    assert by_role["champion"]["count"] == by_role["challenger"]["count"] == report.customers
+    champion_ids = hour.where("role = 'champion'").select("customer_id")
+    assert (
+        champion_ids.subtract(hour.where("role = 'challenger'").select("customer_id")).count() == 0
+    )
+
+    # only the champion reaches Redis
+    served = materialize_scores.run(spark, settings, week_ago)
+    assert served is not None and served.rows == report.customers
+    import redis
+
+    r = redis.Redis.from_url(redis_server, decode_responses=True)
+    layout = Layout()
+    assert r.zcard(layout.model_scores(served.run, settings.model_name)) == report.customers
+    some = hour.where("role = 'champion'").orderBy("customer_id").first()
+    stored = r.hgetall(layout.customer(served.run, some["customer_id"]))
+    assert stored["model_version"] == champion.version
+    assert float(stored["score"]) == pytest.approx(some["score"])
+
+    # a week later the labels are complete: the comparison and the calibration
+    now = Interval(END - HOUR, END)
+    score_customers.run(spark, settings, now)
+    monitored = monitor_models.run(spark, settings, now)
+    assert monitored is not None and monitored.matured_hours == 1
+    rows = hour.join(_bought_within_a_week(spark, settings), "customer_id", "left").fillna(
+        0, ["label"]
+    )
+    frame = rows.select("customer_id", "role", "score", "decile", "label").toPandas()
+    mine = frame[frame.role == "challenger"].sort_values("customer_id")
+    theirs = frame[frame.role == "champion"].sort_values("customer_id")
+    [compared] = monitored.comparison
+    assert compared["challenger_version"] == challenger and compared["hours"] == 1
+    assert compared["customers"] == len(mine) and compared["positives"] == mine.label.sum()
+    for who, part in (("challenger", mine), ("champion", theirs)):
+        # 1,000 score bins: ties within a bin move the AUC by well under 0.002
+        assert compared[f"{who}_roc_auc"] == pytest.approx(
+            roc_auc_score(part.label, part.score), abs=2e-3
+        )
+        assert compared[f"{who}_pr_auc"] == pytest.approx(
+            average_precision_score(part.label, part.score), abs=5e-3
+        )
+
+    # calibration by served decile, by hand from the rows and their labels
+    by_hand = theirs.groupby("decile").agg(
+        n=("label", "size"), e=("score", "mean"), o=("label", "mean")
+    )
+    gaps = {c.subject: c.value for c in monitored.checks if c.check == "calibration_gap"}
+    judged = by_hand[by_hand.n >= 200]
+    assert len(judged) >= 5
+    assert gaps == pytest.approx({f"decile {d}": abs(r.e - r.o) for d, r in judged.iterrows()})
+
+    # the report is in the lake, on the champion's MLflow run, and printed back
+    table = lake.read(spark, settings, catalog.MODEL_MONITORING).where(
+        F.col("as_of") == END.replace(tzinfo=None)
+    )
+    assert table.count() == len(monitored.checks)
+    history_of = client.get_metric_history(champion.run_id, "monitor.score_psi.score")
+    assert [m.step for m in history_of] == [int(END.timestamp() // 3600)]
+    printed = "\n".join(monitor_report.lines(spark, settings))
+    assert f"shadow v{challenger} vs champion on {len(mine):,} matured scores" in printed
+    assert "decile 1: expected" in printed
+
+
+def _bought_within_a_week(spark: SparkSession, settings: Settings):  # type: ignore[no-untyped-def]
+    start = SCORED
+    return (
+        lake.read(spark, settings, catalog.SILVER_EVENTS)
+        .where(
+            (F.col("event_type") == "purchase")
+            & (F.col("occurred_at") > F.lit(start))
+            & (F.col("occurred_at") <= F.lit(start + timedelta(days=7)))
+        )
+        .select("customer_id")
+        .distinct()
+        .withColumn("label", F.lit(1))
+    )
+
+
+def test_a_shifted_feature_raises_the_drift_alert_naming_it_and_an_unshifted_run_does_not(
+    spark: SparkSession, history: Settings, data: TrainingData
+) -> None:
+    """The champion's reference from one half of the customers, the hour from the other half:
+    the same population is stable; shifting one feature alerts on that feature alone."""
+    features = lake.read(spark, history, catalog.CUSTOMER_FEATURES).where(
+        F.col("as_of") == END.replace(tzinfo=None)
+    )
+    half = F.abs(F.hash("customer_id")) % 2
+    reference_rows = features.where(half == 0).toPandas()
+    rng = np.random.default_rng(5)
+    reference = monitoring.reference_of(reference_rows, data.columns, rng.uniform(size=2_000))
+    current = features.where(half == 1)
+    scores = current.select(F.rand(seed=3).alias("score"))
+    thresholds = monitoring.load_thresholds(history.feature_defs_dir)
+
+    steady = monitor_models.drift_checks(current, scores, reference, thresholds)
+    assert {c.check for c in steady} == {"feature_psi", "score_psi"}
+    assert len([c for c in steady if c.check == "feature_psi"]) == len(data.columns)
+    assert monitoring.alerts(steady) == []
+
+    shifted = current.withColumn("page_views_7d", F.col("page_views_7d") * 3 + 4)
+    raised = monitoring.alerts(monitor_models.drift_checks(shifted, scores, reference, thresholds))
+    assert [(c.check, c.subject) for c in raised] == [("feature_psi", "page_views_7d")]
+    assert raised[0].value is not None and raised[0].value > 0.25
+    assert "feature_psi of page_views_7d is" in raised[0].message

@@ -91,3 +91,16 @@ def test_clear_errors_for_unknown_versions_and_no_recorded_predecessor(registry:
     assert ml(registry, "rollback", "--to", "1").returncode == 0
     stuck = ml(registry, "rollback")  # v1 records no earlier champion
     assert stuck.returncode == 1 and "--to VERSION" in stuck.stderr
+
+
+def test_the_challengers_to_shadow_are_the_alias_then_the_newest_losers(
+    registry: Settings, tmp_path: Path
+) -> None:
+    client = tracking.use(registry)
+    name = registry.model_name
+    client.create_model_version(name, source=str(tmp_path), tags={"kairos.decision": "challenger"})
+    assert tracking.challengers(client, name, 0) == []
+    assert tracking.challengers(client, name, 1) == ["3"]  # @challenger, not the newest v4
+    assert tracking.challengers(client, name, 5) == ["3", "4"]  # never the champion, v2
+    client.delete_registered_model_alias(name, tracking.CHALLENGER)
+    assert tracking.challengers(client, name, 1) == ["4"]

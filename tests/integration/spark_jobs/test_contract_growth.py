@@ -101,3 +101,20 @@ def test_gold_scores_written_before_the_rfm_cell_take_the_next_hour(
     table = lake.read(spark, settings, catalog.SCORES)
     cells = {(r.scored_at, r.r_score, r.fm_score) for r in table.collect()}
     assert cells == {(old, None, None), (new, 4, 5)}
+
+    # then shadow scoring adds ``role``: the older rows stay served, a challenger's never is
+    later = datetime(2026, 11, 16, 13)
+    shadowed = spark.createDataFrame(
+        [
+            ("c-1", "kairos_propensity", "1", 0.5, 5, "loyal", "1", later, 4, 5, "champion"),
+            ("c-1", "kairos_propensity", "2", 0.9, 1, "loyal", "1", later, 4, 5, "challenger"),
+        ],
+        f"{before}, r_score int, fm_score int, role string",
+    )
+    score_customers.write(shadowed, settings, later)
+    served = score_customers.served(lake.read(spark, settings, catalog.SCORES))
+    assert {(r.scored_at, r.model_version) for r in served.collect()} == {
+        (old, "1"),
+        (new, "1"),
+        (later, "1"),
+    }

@@ -276,7 +276,8 @@ def test_the_two_hours(spark: SparkSession, hour_by_hour: Settings, checksum) ->
     # scores need a model, decisions (and their measurement) the API; no day is old enough
     # to be tiled yet
     measured = {catalog.DECISION_OUTCOMES, catalog.RULE_PERFORMANCE}
-    unwritten = {catalog.SCORES, catalog.DECISIONS, catalog.FEATURE_TILES, *measured}
+    monitored = {catalog.MODEL_OUTCOMES, catalog.MODEL_MONITORING, catalog.MODEL_COMPARISON}
+    unwritten = {catalog.SCORES, catalog.DECISIONS, catalog.FEATURE_TILES, *measured, *monitored}
     assert set(before) == set(catalog.TABLES) - unwritten
     pipeline(spark, lake, H0, H1)
     pipeline(spark, lake, H1, H1 + timedelta(hours=1))

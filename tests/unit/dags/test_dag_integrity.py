@@ -74,6 +74,9 @@ def test_hourly_dag_wires_the_pipeline_jobs_in_order(dagbag) -> None:  # type: i
     # measured once the hour's decisions and purchases are in silver
     measure = dag.get_task("measure_rules").upstream_task_ids
     assert measure == {"silver_decisions", "silver_events"}
+    # monitoring follows scoring, beside materialization: serving never waits for it
+    assert dag.get_task("monitor_models").upstream_task_ids == {"score_customers"}
+    assert dag.get_task("monitor_models").downstream_task_ids == set()
     for job in jobs.ALL:
         dag_of_job = dagbag.dags[
             "kairos_maintenance" if job not in jobs.HOURLY else "kairos_hourly"

@@ -33,7 +33,12 @@ def test_personal_partition_and_unsupported_columns_get_no_statistics() -> None:
 
 def test_every_table_names_a_personal_column_and_the_quarantine_its_text() -> None:
     # Every table but the aggregates, which hold no column about one person.
-    assert set(catalog.TABLES) - set(catalog.PERSONAL_TABLES) == {catalog.RULE_PERFORMANCE}
+    assert set(catalog.TABLES) - set(catalog.PERSONAL_TABLES) == {
+        catalog.RULE_PERFORMANCE,
+        catalog.MODEL_OUTCOMES,
+        catalog.MODEL_MONITORING,
+        catalog.MODEL_COMPARISON,
+    }
     assert set(catalog.QUARANTINE.personal) == {"raw", "reason"}
     raw = [StructField("raw", StringType()), StructField("violations", ArrayType(StringType()))]
     assert stats_columns(raw, catalog.QUARANTINE) == ""
