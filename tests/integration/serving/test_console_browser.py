@@ -135,6 +135,10 @@ def test_a_role_that_may_not_read_audiences_is_told_so(api: Api, live: str, page
 def test_a_revoked_key_is_told_to_sign_in_again(api: Api, live: str, page: Page) -> None:
     key = auth.add_key(api.settings.api_keys_file, "short-lived", "marketing")
     sign_in(page, live, key)
+    # The audience view's requests must be answered first: one still in flight when the key
+    # is revoked gets the 401, signs the page out (the key leaves session storage), and the
+    # reload then finds no key to try (CI, under load, once).
+    page.wait_for_load_state("networkidle")
     auth.revoke_key(api.settings.api_keys_file, "short-lived")
     page.reload()
     expect(page.locator("#error")).to_contain_text("unknown or has been revoked")
