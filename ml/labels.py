@@ -24,15 +24,18 @@ def with_labels(
 
     ``known_until`` is the end of the processed data; a label is complete only when its whole
     horizon lies before it (an incomplete label is 0 so far, not a negative: train on complete
-    labels only).
+    labels only). Rows sharing a key (``customer_id``, ``as_of``) each keep their row.
     """
     horizon = F.expr(f"INTERVAL {int(horizon_days)} DAYS")
     purchases = events.where(
         (F.col("event_type") == "purchase") & F.col("customer_id").isNotNull()
     ).select(F.col("customer_id").alias("_buyer"), F.col("occurred_at").alias("_bought_at"))
     snap = snapshots.alias("s")
+    # One row per key: a snapshot frame may repeat a key (gold.scores holds a row per model),
+    # and every repeat must keep its own one label, not one per repeat.
     bought = (
         snap.select("customer_id", "as_of")
+        .distinct()
         .join(
             purchases,
             (F.col("_buyer") == F.col("customer_id"))

@@ -127,10 +127,7 @@ def record_outcomes(
         & (F.col("event_date") >= F.lit(lo.date()))
         & (F.col("event_date") <= F.lit((interval.naive_end + timedelta(days=1)).date()))
     )
-    # labels per customer and hour (with_labels wants one row per key), then onto every model
-    keys = rows.select("customer_id", "as_of").distinct()
-    labels = with_labels(keys, purchases, settings.label_horizon_days, interval.end)
-    labelled = rows.join(labels, ["customer_id", "as_of"])
+    labelled = with_labels(rows, purchases, settings.label_horizon_days, interval.end)
     score_bin = F.least(
         F.floor(F.col("score") * monitoring.SCORE_BINS), F.lit(monitoring.SCORE_BINS - 1)
     ).cast("int")

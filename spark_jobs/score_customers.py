@@ -178,19 +178,18 @@ def run(spark: SparkSession, settings: Settings, interval: Interval) -> ScoreRep
     finally:
         spark.catalog.clearCache()
     written = lake.read(spark, settings, catalog.SCORES).where(F.expr(predicate))
-    shadowed = {
-        r["model_version"]: r["n"]
-        for r in written.where(F.col("role") == CHALLENGER_ROLE)
-        .groupBy("model_version")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .collect()
-    }
     stats = (
-        served(written)
-        .groupBy("decile")
+        written.groupBy("role", "model_version", "decile")
         .agg(F.count(F.lit(1)).alias("n"), F.min("score").alias("lo"), F.max("score").alias("hi"))
-    )
-    deciles = {r["decile"]: (r["n"], r["lo"], r["hi"]) for r in stats.collect()}
+        .collect()
+    )  # one small read of what was written: the champion's deciles and the shadows' sizes
+    deciles = {
+        r["decile"]: (r["n"], r["lo"], r["hi"]) for r in stats if r["role"] != CHALLENGER_ROLE
+    }
+    shadowed: dict[str, int] = {}
+    for r in stats:
+        if r["role"] == CHALLENGER_ROLE:
+            shadowed[r["model_version"]] = shadowed.get(r["model_version"], 0) + r["n"]
     total = sum(n for n, _, _ in deciles.values())
     report = ScoreReport(version, total, features.count() - total, deciles, shadowed)
     shadow = "".join(f"; shadow v{v}: {n:,} (not served)" for v, n in sorted(shadowed.items()))

@@ -35,3 +35,16 @@ def test_labels_look_only_into_the_horizon_after_as_of(spark: SparkSession) -> N
     }
     partial = with_labels(snapshots, events, 7, AS_OF + 6 * DAY)
     assert {r.label_complete for r in partial.collect()} == {False}
+
+
+def test_rows_sharing_a_key_each_keep_one_label(spark: SparkSession) -> None:
+    """gold.scores holds a row per model for each customer and hour: the monitoring job's
+    labels doubled every buyer's rows (a semi-join on repeated keys, joined back)."""
+    events = frame(spark, [row(1, "c-1", "purchase", -DAY, revenue=1.0)])
+    snapshots = spark.createDataFrame(
+        [("c-1", AS_OF, "1"), ("c-1", AS_OF, "2"), ("c-2", AS_OF, "1"), ("c-2", AS_OF, "2")],
+        "customer_id string, as_of timestamp, model_version string",
+    )
+    labelled = with_labels(snapshots, events, 7, AS_OF + 10 * DAY)
+    got = sorted((r.customer_id, r.model_version, r.label) for r in labelled.collect())
+    assert got == [("c-1", "1", 1), ("c-1", "2", 1), ("c-2", "1", 0), ("c-2", "2", 0)]
