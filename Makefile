@@ -23,7 +23,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW_CONN_KAIROS_SPARK    ?= {"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": $(or $(KAIROS_SPARK_CONNECT_PORT),15002)}
 export SPARK_LOCAL_IP               ?= 127.0.0.1
 
-.PHONY: help setup venv java redis browser jars mlflow airflow infra-tools demo data test test-unit bench lint up down clean
+.PHONY: help setup venv java redis browser jars mlflow airflow infra-tools bench-peer demo data test test-unit bench lint up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,14 @@ $(LOCAL)/checkov/.synced: infra/tools/uv.lock infra/tools/pyproject.toml | $(UV)
 
 infra-tools: $(LOCAL)/checkov/.synced
 
+# The serving benchmark's peer, Feast, likewise in its own locked environment (only `make bench`).
+$(LOCAL)/feast/.synced: bench/peer/uv.lock bench/peer/pyproject.toml | $(UV)
+	@echo "setup: installing Feast into .local/feast (bench/peer/uv.lock)"
+	@UV_PROJECT_ENVIRONMENT=$(LOCAL)/feast $(QUIETLY)-feast.log $(UV) sync --frozen --project bench/peer --python $(PYTHON)
+	@touch $@
+
+bench-peer: $(LOCAL)/feast/.synced
+
 $(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
 	@echo "setup: migrating the Airflow metadata DB in $(AIRFLOW_HOME)"
 	@mkdir -p $(AIRFLOW_HOME)
@@ -90,7 +98,7 @@ test: setup ## set up, then run the whole test suite (unit, integration, e2e)
 test-unit: setup ## only the fast unit tests
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: setup ## benchmarks: each prints its table, then the batch targets in one table
+bench: setup bench-peer ## benchmarks: each prints its table, then the batch targets in one table
 	@rm -f $(LOCAL)/bench/results.jsonl
 	@$(PY) bench/lake_etl.py $(BENCH_ARGS)
 	@$(PY) bench/gold_history.py
