@@ -15,6 +15,13 @@ unless ``--workers``); ``bench/loadgen.py`` as a third process. Scenarios and ta
 * audience (``GET /v1/audiences?min_score=0.8&limit=1000``: count + first 1,000 ids) at a
   fixed 50/s: p99 <= 10 ms.
 
+The peer (issue 22, in progress): Feast's feature server from its own environment
+(``make bench-peer``, ``bench/peer/``) on the same redis-server, the same rows materialized by
+Feast's own ``materialize``, the same number of workers and the same load generator; its
+columns show its p99 (req/s at saturation) on the same customers and Kairos / peer. The
+floor is ``/healthz`` of the Kairos API in the same run. The peer's lookup is repeated at the
+end, so a reader can see how much the machine moved. ``--no-peer`` skips Feast.
+
 Each scenario runs ``--runs`` times; the table shows the median run (by p99, or by rate at
 saturation) and the spread. Latencies include the load generator's own time.
 """
@@ -42,6 +49,8 @@ from serving.layout import Layout
 from serving.materialize import begin_run, commit_run, write_rows
 
 HERE = Path(__file__).resolve().parent
+PEER_FEATURES = ["scores:score", "scores:decile", "scores:segment", "scores:model_version"]
+FEAST = HERE.parent / ".local" / "feast" / "bin"
 SEGMENTS = ["champions", "loyal", "at_risk", "hibernating", "prospect", "need_attention"]
 
 
@@ -51,6 +60,7 @@ class Scenario:
     requests: list[dict[str, object]]
     rate: float  # fixed requests/s, 0 = saturation
     target: float  # p99 ms at a fixed rate; requests/s at saturation
+    peer: list[dict[str, object]] | None = None  # the same requests put to Feast, if it can
 
     def describe(self) -> str:
         return f"p99 <= {self.target:g} ms" if self.rate else f">= {self.target:,.0f} req/s"
@@ -61,7 +71,7 @@ class Scenario:
         return result["rate"] >= self.target
 
 
-def materialize(url: str, customers: int) -> str:
+def materialize(url: str, customers: int) -> tuple[str, list[dict[str, object]]]:
     client = redis.Redis.from_url(url)
     layout = Layout()
     rng = random.Random(7)
@@ -84,7 +94,7 @@ def materialize(url: str, customers: int) -> str:
     commit_run(client, layout, run, customers)
     settle(client)
     client.close()
-    return run
+    return run, rows
 
 
 def settle(client: redis.Redis, timeout: float = 120) -> None:
@@ -120,9 +130,19 @@ def scenarios(customers: int, seconds: float) -> list[Scenario]:
         for n, c in enumerate(ids)
     ]
     audience = [{"method": "GET", "path": "/v1/audiences?min_score=0.8&limit=1000"}]
+    healthz = [{"method": "GET", "path": "/healthz"}]
+    peer = [
+        {
+            "method": "POST",
+            "path": "/get-online-features",
+            "body": {"features": PEER_FEATURES, "entities": {"customer_id": [c]}},
+        }
+        for c in ids
+    ]
     return [
-        Scenario("score lookup @200/s", lookups, 200, 1.5),
-        Scenario("score lookup, saturation", lookups, 0, 3000),
+        Scenario("floor: /healthz @200/s", healthz, 200, 1.0),
+        Scenario("score lookup @200/s", lookups, 200, 1.5, peer),
+        Scenario("score lookup, saturation", lookups, 0, 3000, peer),
         Scenario("decision @200/s", events, 200, 3.0),
         Scenario("audience 0.8, 1,000 ids @50/s", audience, 50, 10.0),
     ]
@@ -161,9 +181,76 @@ def serve(
     return start_api(env, port, workers), port, key
 
 
-def loadgen(scenario: Scenario, port: int, key: str, seconds: float, folder: Path) -> dict:
+def peer_materialize(rows: list[dict[str, object]], redis_port: int, folder: Path) -> dict:
+    """The same rows into the same redis-server through Feast's own materialization."""
+    import pandas as pd
+
+    parquet = folder / "scores.parquet"
+    frame = pd.DataFrame(rows)[["customer_id", "score", "decile", "segment", "model_version"]]
+    frame["scored_at"] = pd.Timestamp(rows[0]["scored_at"])
+    frame.to_parquet(parquet, index=False)
+    out = subprocess.run(
+        [
+            str(FEAST / "python"),
+            str(HERE / "peer" / "feast_peer.py"),
+            "materialize",
+            "--repo",
+            str(folder / "feast"),
+            "--parquet",
+            str(parquet),
+            "--redis",
+            f"127.0.0.1:{redis_port}",
+            "--rows",
+            str(len(rows)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peer_serve(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Feast's HTTP feature server (gunicorn, ``workers`` uvicorn workers) on the repo."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(FEAST / "feast"),
+            "-c",
+            str(folder / "feast"),
+            "serve",
+            "-p",
+            str(port),
+            "-w",
+            str(workers),
+            "--no-access-log",
+            "--max-requests",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc, port
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("Feast's feature server did not start")
+
+
+def loadgen(
+    scenario: Scenario,
+    port: int,
+    key: str,
+    seconds: float,
+    folder: Path,
+    requests: list[dict[str, object]] | None = None,
+) -> dict:
     path = folder / "requests.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in scenario.requests))
+    path.write_text("".join(json.dumps(r) + "\n" for r in requests or scenario.requests))
     out = subprocess.run(
         [
             sys.executable,
@@ -188,58 +275,103 @@ def loadgen(scenario: Scenario, port: int, key: str, seconds: float, folder: Pat
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure(
+    scenario: Scenario,
+    port: int,
+    key: str,
+    args: argparse.Namespace,
+    folder: Path,
+    requests: list[dict[str, object]] | None = None,
+) -> tuple[dict, str, int]:
+    """The median of ``--runs`` runs (by p99, or by rate at saturation), the spread, errors."""
+    results = [
+        loadgen(scenario, port, key, args.seconds, folder, requests) for _ in range(args.runs)
+    ]
+    by = "rate" if scenario.rate == 0 else "p99_ms"
+    results.sort(key=lambda r: r[by])
+    return (
+        results[len(results) // 2],
+        f"{results[0][by]}-{results[-1][by]}",
+        sum(r["errors"] for r in results),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=500_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (one per core)")
+    parser.add_argument("--no-peer", action="store_true", help="skip Feast (make bench-peer)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="kairos-bench-serving-"))
     server = RedisProcess(folder / "redis").start()
-    api = None
+    api = feast = None
+    peer_run = not args.no_peer and (FEAST / "feast").exists()
     try:
         began = time.monotonic()
-        run = materialize(server.url, args.customers)
+        run, rows = materialize(server.url, args.customers)
         seconds = time.monotonic() - began
         print(f"bench: {args.customers:,} customers live as run {run} ({seconds:.0f}s)")
+        feast_port = 0
+        if peer_run:
+            loaded = peer_materialize(rows, server.port, folder)
+            settle(redis.Redis.from_url(server.url))
+            print(f"bench: Feast materialized the same rows: {json.dumps(loaded)}", flush=True)
+            feast, feast_port = peer_serve(folder, args.workers)
+        del rows
         api, port, key = serve(server.url, folder, "admin", args.workers)
-        rows = []
+        table = []
         for scenario in scenarios(args.customers, args.seconds):
-            results = [loadgen(scenario, port, key, args.seconds, folder) for _ in range(args.runs)]
-            by = "rate" if scenario.rate == 0 else "p99_ms"
-            results.sort(key=lambda r: r[by])
-            median = results[len(results) // 2]
-            spread = f"{results[0][by]}-{results[-1][by]}"
-            errors = sum(r["errors"] for r in results)
-            rows.append((scenario, median, spread, errors))
-            print(f"bench: {scenario.name}: {json.dumps(median)}", flush=True)
-        cpu = os.cpu_count()
-        print(
-            f"\nserving API, {args.customers:,} customers live, uvicorn x{args.workers}, "
-            f"load generator in its own process, {cpu} cores, median of {args.runs} runs "
-            f"x {args.seconds:.0f}s\n"
-        )
-        header = (
-            f"{'scenario':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  "
-            f"{'spread':<14} {'errors':>6}  target"
-        )
-        print(header)
-        print("-" * len(header))
-        for scenario, r, spread, errors in rows:
-            verdict = "met" if scenario.met(r) else "MISSED"
-            print(
-                f"{scenario.name:<32} {r['rate']:>8,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-                f"{r['max_ms']:>8.1f}  {spread:<14} {errors:>6}  {scenario.describe()} ({verdict})"
-            )
-        print("\nspread = lowest-highest p99 over the runs (req/s at saturation)")
+            median, spread, errors = measure(scenario, port, key, args, folder)
+            peer = None
+            if feast is not None and scenario.peer is not None:
+                peer = measure(scenario, feast_port, key, args, folder, scenario.peer)[0]
+            table.append((scenario, median, spread, errors, peer))
+            print(f"bench: {scenario.name}: {json.dumps(median)} peer {json.dumps(peer)}")
+        repeat = None
+        if feast is not None:  # the peer again at the end: how much the machine moved
+            first = next(s for s in scenarios(args.customers, args.seconds) if s.peer)
+            repeat = measure(first, feast_port, key, args, folder, first.peer)[0]
+        report(args, table, repeat)
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=10)
+        for proc in (api, feast):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
         server.stop()
     return 0
+
+
+def report(args: argparse.Namespace, table: list, repeat: dict | None) -> None:
+    print(
+        f"\nserving API, {args.customers:,} customers live, uvicorn x{args.workers}, peer Feast "
+        f"feature server x{args.workers} on the same Redis, load generator in its own process, "
+        f"{os.cpu_count()} cores, median of {args.runs} runs x {args.seconds:.0f}s\n"
+    )
+    header = (
+        f"{'scenario':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  "
+        f"{'spread':<14} {'errors':>6} {'peer':>9} {'ratio':>6}  target"
+    )
+    print(header)
+    print("-" * len(header))
+    for scenario, r, spread, errors, peer in table:
+        verdict = "met" if scenario.met(r) else "MISSED"
+        by = "rate" if scenario.rate == 0 else "p99_ms"
+        if peer is None:
+            peer_cell, ratio = ("cannot" if scenario.name.startswith("audience") else "-"), "-"
+        else:
+            peer_cell, ratio = f"{peer[by]:,.2f}", f"{r[by] / peer[by]:.2f}x"
+        print(
+            f"{scenario.name:<32} {r['rate']:>8,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['max_ms']:>8.1f}  {spread:<14} {errors:>6} {peer_cell:>9} {ratio:>6}  "
+            f"{scenario.describe()} ({verdict})"
+        )
+    print("\nspread = lowest-highest p99 over the runs (req/s at saturation); peer = Feast's")
+    print("p99 ms (req/s at saturation) on the same requests; ratio = Kairos / peer")
+    if repeat is not None:
+        print(f"peer repeated at the end, lookup @200/s: p99 {repeat['p99_ms']} ms")
 
 
 if __name__ == "__main__":
