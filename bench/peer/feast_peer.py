@@ -27,8 +27,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-FEATURES = ["score", "decile", "segment", "model_version"]
-
 STORE_YAML = """\
 project: kairos_bench
 provider: local
@@ -43,7 +41,7 @@ offline_store:
 """
 
 
-def write_repo(repo: Path, parquet: Path, redis: str) -> None:
+def write_repo(repo: Path, redis: str) -> None:
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "feature_store.yaml").write_text(
         STORE_YAML.format(registry=repo / "registry.db", redis=redis)
@@ -73,17 +71,18 @@ def definitions(parquet: Path) -> list[object]:
 
 
 def materialize(args: argparse.Namespace) -> dict[str, float]:
+    import pyarrow.parquet as pq
     from feast import FeatureStore
 
     repo, parquet = Path(args.repo), Path(args.parquet)
-    write_repo(repo, parquet, args.redis)
+    write_repo(repo, args.redis)
     store = FeatureStore(repo_path=str(repo))
     store.apply(definitions(parquet))
     began = time.perf_counter()
     end = datetime.now(UTC) + timedelta(minutes=1)
     store.materialize(start_date=end - timedelta(days=3650), end_date=end)
     seconds = time.perf_counter() - began
-    rows = int(args.rows)
+    rows = pq.ParquetFile(parquet).metadata.num_rows
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     return {
         "rows": rows,
@@ -100,7 +99,6 @@ def main() -> int:
     mat.add_argument("--repo", required=True)
     mat.add_argument("--parquet", required=True)
     mat.add_argument("--redis", required=True, help="host:port of the shared redis-server")
-    mat.add_argument("--rows", required=True, type=int, help="rows in the Parquet file")
     args = parser.parse_args()
     print(json.dumps(materialize(args)), flush=True)
     return 0
