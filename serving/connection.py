@@ -55,10 +55,14 @@ def is_cluster_client(client: redis.Redis) -> bool:
 
 
 async def open_async(url: str, **options: Any) -> aioredis.Redis:
-    """:func:`connect_async`, with a cluster's topology read before the first command: a
-    cluster client that discovers it lazily, under concurrent first requests, may drop the
-    connections other requests are using (redis-py 8.1), which they see as an error."""
-    client = connect_async(url, **options)
+    """:func:`connect_async`, :func:`initialized`."""
+    return await initialized(connect_async(url, **options))
+
+
+async def initialized(client: aioredis.Redis) -> aioredis.Redis:
+    """``client``, with a cluster's topology read before the first command: a cluster client
+    that discovers it lazily, under concurrent first requests, may drop the connections
+    other requests are using (redis-py 8.1), which they see as an error."""
     if isinstance(client, AsyncRedisCluster):
         with contextlib.suppress(redis.RedisError):  # unreachable yet: the first command retries
             await client.initialize()

@@ -36,12 +36,13 @@ from serving.api import (
 )
 from serving.api.deps import ApiError, Services, wall_clock
 from serving.api.limits import BodyLimit
-from serving.api.metrics import Metrics, MetricsMiddleware
-from serving.connection import open_async
+from serving.api.metrics import Metrics, MetricsMiddleware, RuntimeProbes
+from serving.connection import connect_async, initialized
 from serving.insights import Insights
 from serving.layout import Layout
 from serving.reload import RuleProvider
 from serving.store import NotReady, Store
+from serving.timing import time_round_trips
 
 API_PREFIX = "/v1"
 log = logging.getLogger("kairos.api")
@@ -92,14 +93,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = await open_async(
-            settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0
+        client = time_round_trips(
+            connect_async(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0)
         )
+        await initialized(client)
         app.state.store = Store.from_settings(client, settings, layout)
         app.state.insights = Insights(app.state.store)
+        probes = RuntimeProbes(metrics)
+        await probes.start()
         try:
             yield
         finally:
+            await probes.stop()
             await client.aclose()
 
     app = FastAPI(

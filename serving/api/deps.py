@@ -25,6 +25,7 @@ from serving.api.metrics import Metrics
 from serving.insights import Insights
 from serving.reload import RuleProvider
 from serving.store import Store
+from serving.timing import stage
 
 
 class ApiError(Exception):
@@ -81,29 +82,40 @@ def caller(permission: str) -> Callable[..., Awaitable[auth.ApiKey]]:
         app: App,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> auth.ApiKey:
-        presented = bearer.credentials if bearer else request.headers.get("x-api-key", "")
-        if not presented:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send an API key: Authorization: Bearer <key>",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        key = app.keys.lookup(presented)
-        if key is None:
-            raise ApiError(401, "unauthorized", "unknown API key", {"WWW-Authenticate": "Bearer"})
-        if not key.may(permission):
-            raise ApiError(403, "forbidden", f"role {key.role!r} may not {auth.WHAT[permission]}")
-        if not app.limiter.allow(key.name):
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"key {key.name!r} is over {app.limiter.per_second} requests per second",
-                {"Retry-After": "1"},
-            )
-        return key
+        with stage("auth"):
+            return _checked(request, app, bearer, permission)
 
     return check
+
+
+def _checked(
+    request: Request,
+    app: Services,
+    bearer: HTTPAuthorizationCredentials | None,
+    permission: str,
+) -> auth.ApiKey:
+    """:func:`caller`'s checks, timed as the request's ``auth`` stage."""
+    presented = bearer.credentials if bearer else request.headers.get("x-api-key", "")
+    if not presented:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send an API key: Authorization: Bearer <key>",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    key = app.keys.lookup(presented)
+    if key is None:
+        raise ApiError(401, "unauthorized", "unknown API key", {"WWW-Authenticate": "Bearer"})
+    if not key.may(permission):
+        raise ApiError(403, "forbidden", f"role {key.role!r} may not {auth.WHAT[permission]}")
+    if not app.limiter.allow(key.name):
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"key {key.name!r} is over {app.limiter.per_second} requests per second",
+            {"Retry-After": "1"},
+        )
+    return key
 
 
 ScoresReader = Annotated[auth.ApiKey, Depends(caller(auth.READ_SCORES))]
@@ -117,4 +129,5 @@ Admin = Annotated[auth.ApiKey, Depends(caller(auth.ADMIN))]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    with stage("serialize"):
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")

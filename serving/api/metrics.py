@@ -1,12 +1,29 @@
-"""Prometheus metrics of the API and the pure-ASGI middleware that records them."""
+"""Prometheus metrics of the API and the pure-ASGI middleware that records them.
+
+Besides counts and latency per route, each request's time is split into stages
+(``kairos_http_stage_seconds``: ``auth``, ``redis`` round trips, ``serialize`` and ``other``,
+the rest: routing, validation, the handler's own code and waiting for the event loop), and
+:class:`RuntimeProbes` exports what stalls every request at once: the event loop's lag and
+the garbage collector's pauses. With several workers each scrape is one worker's
+(``kairos_api_process_info`` names it).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import os
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.timing import measuring
+
+# from 50 microseconds: a stage of a sub-millisecond request needs finer buckets than a request
+STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
+PAUSE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 class Metrics:
@@ -24,6 +41,29 @@ class Metrics:
             ["route"],
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
             registry=self.registry,
+        )
+        self.stages = Histogram(
+            "kairos_http_stage_seconds",
+            "Time per request spent in each stage: auth, redis (round trips), serialize, other",
+            ["route", "stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "kairos_event_loop_lag_seconds",
+            "How late the event loop woke a timer (every request waits at least this long)",
+            buckets=PAUSE_BUCKETS,
+            registry=self.registry,
+        )
+        self.gc_pauses = Histogram(
+            "kairos_gc_pause_seconds",
+            "Garbage collection pauses (the whole process stops)",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
+            registry=self.registry,
+        )
+        Info("kairos_api_process", "The worker process that answered", registry=self.registry).info(
+            {"pid": str(os.getpid())}
         )
         self.decisions = Counter(
             "kairos_trigger_decisions",
@@ -52,15 +92,17 @@ class Metrics:
         total = upper.get(float("inf"), 0.0)
         return {
             "requests": int(total),
-            "p50_ms": _quantile(0.5, bounds, upper, total),
-            "p99_ms": _quantile(0.99, bounds, upper, total),
+            "p50_ms": bucket_quantile(0.5, bounds, upper, total),
+            "p99_ms": bucket_quantile(0.99, bounds, upper, total),
             "source": "this API process's kairos_http_request_seconds histogram",
         }
 
 
-def _quantile(
+def bucket_quantile(
     q: float, bounds: list[float], cumulative: dict[float, float], total: float
 ) -> float | None:
+    """The ``q`` quantile in ms of a histogram's cumulative bucket counts (``le`` -> count,
+    ``bounds`` sorted, ending with +Inf), interpolated linearly within its bucket."""
     if not total:
         return None
     rank, below, lower = q * total, 0.0, 0.0
@@ -97,9 +139,49 @@ class MetricsMiddleware:
                 status[0] = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.latency.labels(route).observe(time.perf_counter() - began)
-            self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+        with measuring() as clock:
+            try:
+                await self.app(scope, receive, observe)
+            finally:
+                took = time.perf_counter() - began
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.latency.labels(route).observe(took)
+                self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+                for name, seconds in clock.spent.items():
+                    self.metrics.stages.labels(route, name).observe(seconds)
+                other = took - sum(clock.spent.values())
+                self.metrics.stages.labels(route, "other").observe(max(other, 0.0))
+
+
+class RuntimeProbes:
+    """The event loop's lag (a timer every ``every`` seconds: how late it fires) and each
+    garbage collection's pause, into ``metrics``; started and stopped with the app."""
+
+    def __init__(self, metrics: Metrics, every: float = 0.05):
+        self.metrics, self.every = metrics, every
+        self._task: asyncio.Task[None] | None = None
+        self._gc_began = 0.0
+
+    async def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.create_task(self._watch_loop())
+
+    async def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _watch_loop(self) -> None:
+        while True:
+            due = time.perf_counter() + self.every
+            await asyncio.sleep(self.every)
+            self.metrics.loop_lag.observe(max(time.perf_counter() - due, 0.0))
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._gc_began
+            self.metrics.gc_pauses.labels(str(info["generation"])).observe(pause)

@@ -1,0 +1,110 @@
+"""Where a request's time goes, as /metrics exports it: stages per route, the event loop's
+lag and GC pauses, measured on a real Redis (node and cluster) that is made slow on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from serving.api.metrics import Metrics, RuntimeProbes
+from serving.connection import nodes
+from tests.integration.serving.conftest import Api, publish, score_rows
+
+SCORES = "/v1/customers/{customer_id}/scores"
+
+
+def samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = client.get("/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def stage(found: dict, name: str, route: str, stage_name: str, **labels: str) -> float:
+    return found[(name, frozenset({"route": route, "stage": stage_name, **labels}.items()))]
+
+
+def test_a_lookup_is_split_into_auth_redis_serialize_and_other(
+    api: Api, client: TestClient
+) -> None:
+    publish(api.redis, api.layout, score_rows(20))
+    for n in range(5):
+        answer = client.get(f"/v1/customers/c-{n:05d}/scores", headers=api.auth("marketing"))
+        assert answer.status_code == 200
+    found = samples(client)
+    counts = {
+        s: stage(found, "kairos_http_stage_seconds_count", SCORES, s)
+        for s in ("auth", "redis", "serialize", "other")
+    }
+    assert counts == {"auth": 5.0, "redis": 5.0, "serialize": 5.0, "other": 5.0}
+    # the stages partition each request: their sums add up to the request latency's sum
+    spent = sum(stage(found, "kairos_http_stage_seconds_sum", SCORES, s) for s in counts)
+    total = found[("kairos_http_request_seconds_sum", frozenset({"route": SCORES}.items()))]
+    assert abs(spent - total) < 1e-6
+    assert stage(found, "kairos_http_stage_seconds_sum", SCORES, "redis") > 0
+    # /healthz touches neither Redis nor a key
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    found = samples(client)
+    assert (
+        "kairos_http_stage_seconds_count",
+        frozenset({"route": "/healthz", "stage": "redis"}.items()),
+    ) not in found
+    assert stage(found, "kairos_http_stage_seconds_count", "/healthz", "other") == 1.0
+    info = found[("kairos_api_process_info", frozenset({"pid": str(os.getpid())}.items()))]
+    assert info == 1.0
+
+
+def test_a_paused_redis_shows_as_the_redis_stage_not_elsewhere(
+    api: Api, client: TestClient
+) -> None:
+    publish(api.redis, api.layout, score_rows(20))
+    client.get("/v1/customers/c-00001/scores", headers=api.auth("marketing"))  # connect, warm
+    for node in nodes(api.redis):
+        node.execute_command("CLIENT", "PAUSE", "150", "ALL")
+    began = time.perf_counter()
+    answer = client.get("/v1/customers/c-00002/scores", headers=api.auth("marketing"))
+    assert answer.status_code == 200 and time.perf_counter() - began >= 0.1
+    found = samples(client)
+
+    def over_100ms(stage_name: str) -> float:
+        count = stage(found, "kairos_http_stage_seconds_count", SCORES, stage_name)
+        return count - stage(
+            found, "kairos_http_stage_seconds_bucket", SCORES, stage_name, le="0.1"
+        )
+
+    assert over_100ms("redis") == 1.0  # the paused request, and only it
+    assert over_100ms("auth") == over_100ms("serialize") == over_100ms("other") == 0.0
+
+
+def test_probes_see_a_blocked_event_loop_and_gc_pauses() -> None:
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        probes = RuntimeProbes(metrics, every=0.01)
+        await probes.start()
+        await asyncio.sleep(0.05)
+        time.sleep(0.15)  # a handler that blocks the loop
+        gc.collect()  # a full collection while the probe listens
+        await asyncio.sleep(0.05)
+        await probes.stop()
+
+    asyncio.run(scenario())
+    lag = {s.labels.get("le"): s.value for s in metrics.loop_lag.collect()[0].samples}
+    assert lag["+Inf"] - lag["0.1"] >= 1  # the 150 ms block, seen by the next timer
+    assert lag["0.01"] >= 3  # the unblocked ticks are on time
+    pauses = {
+        (s.name, s.labels.get("generation")): s.value
+        for s in metrics.gc_pauses.collect()[0].samples
+    }
+    assert pauses[("kairos_gc_pause_seconds_count", "2")] >= 1
+    # stopped, the probe no longer listens to the collector
+    assert not any(isinstance(getattr(cb, "__self__", None), RuntimeProbes) for cb in gc.callbacks)
+
