@@ -32,7 +32,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def selection(
+async def selection(
     app: App,
     model: Annotated[
         str | None,

@@ -54,15 +54,17 @@ class Services:
     clock: Callable[[], datetime] = wall_clock
 
 
-def services(request: Request) -> Services:
+# The dependencies are ``async def`` although they never wait: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hop to another thread and back per request (issue 22).
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def store(request: Request) -> Store:
+async def store(request: Request) -> Store:
     return request.app.state.store
 
 
-def insights(request: Request) -> Insights:
+async def insights(request: Request) -> Insights:
     return request.app.state.insights
 
 

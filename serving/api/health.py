@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from serving import auth
-from serving.api.deps import App, Console, HealthReader, json_response, services
+from serving.api.deps import App, Console, HealthReader, json_response
 from serving.api.schemas import ERRORS, HealthOut, MeOut, ReadyOut
 from serving.store import NotReady
 
@@ -57,7 +57,7 @@ async def readyz(request: Request, app: App) -> Any:
 @router.get("/metrics", response_class=Response)
 async def prometheus(request: Request) -> Response:
     """Prometheus metrics: request counts and latencies, decisions by rule and outcome."""
-    registry = services(request).metrics.registry
+    registry = request.app.state.services.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
