@@ -38,10 +38,11 @@ TARGET_EVENTS_PER_S = 50_000  # landing -> silver (issue 16)
 
 
 class PeakRss:
-    """Samples the RSS of this process tree every 100 ms; ``peak`` in bytes."""
+    """Samples the RSS of this process tree every 100 ms; ``peak`` and ``start`` in bytes."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.start: int | None = None  # the tree's RSS at the first sample: what was there
         self.parts: dict[str, int] = {}  # peak per part: python driver, jvm, python workers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -66,6 +67,8 @@ class PeakRss:
                 total += rss
                 now[part] = now.get(part, 0) + rss
             self.peak = max(self.peak, total)
+            if self.start is None:
+                self.start = total
             for part, rss in now.items():
                 self.parts[part] = max(self.parts.get(part, 0), rss)
             time.sleep(0.1)

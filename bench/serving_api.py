@@ -36,12 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import peer_feast  # bench/ is the script's folder, so its siblings import
 import redis
+import servers
+import stages
 
 from devtools.services import RedisProcess, free_port
 from serving import auth
@@ -49,14 +51,14 @@ from serving.layout import Layout
 from serving.materialize import begin_run, commit_run, write_rows
 
 HERE = Path(__file__).resolve().parent
-PEER_FEATURES = ["scores:score", "scores:decile", "scores:segment", "scores:model_version"]
-FEAST = HERE.parent / ".local" / "feast" / "bin"
+SCORES = "/v1/customers/{customer_id}/scores"
 SEGMENTS = ["champions", "loyal", "at_risk", "hibernating", "prospect", "need_attention"]
 
 
 @dataclass
 class Scenario:
     name: str
+    route: str  # the route template the API's /metrics names it by
     requests: list[dict[str, object]]
     rate: float  # fixed requests/s, 0 = saturation
     target: float | None  # p99 ms at a fixed rate; requests/s at saturation; None: the floor
@@ -140,16 +142,18 @@ def scenarios(customers: int, seconds: float) -> list[Scenario]:
         {
             "method": "POST",
             "path": "/get-online-features",
-            "body": {"features": PEER_FEATURES, "entities": {"customer_id": [c]}},
+            "body": {"features": peer_feast.FEATURES, "entities": {"customer_id": [c]}},
         }
         for c in ids
     ]
     return [
-        Scenario("floor: /healthz @200/s", healthz, 200, None),
-        Scenario("score lookup @200/s", lookups, 200, 1.5, peer),
-        Scenario("score lookup, saturation", lookups, 0, 3000, peer),
-        Scenario("decision @200/s", events, 200, 3.0),
-        Scenario("audience 0.8, 1,000 ids @50/s", audience, 50, 10.0, peer_cannot=True),
+        Scenario("floor: /healthz @200/s", "/healthz", healthz, 200, None),
+        Scenario("score lookup @200/s", SCORES, lookups, 200, 1.5, peer),
+        Scenario("score lookup, saturation", SCORES, lookups, 0, 3000, peer),
+        Scenario("decision @200/s", "/v1/events", events, 200, 3.0),
+        Scenario(
+            "audience 0.8, 1,000 ids @50/s", "/v1/audiences", audience, 50, 10.0, peer_cannot=True
+        ),
     ]
 
 
@@ -158,15 +162,8 @@ def start_api(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[
         [sys.executable, "-m", "serving", "api", "--port", str(port), "--workers", str(workers)],
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the API did not start")
+    servers.wait_for(f"http://127.0.0.1:{port}/healthz", proc, "the API", 30)
+    return proc
 
 
 def serve(
@@ -191,57 +188,10 @@ def peer_materialize(rows: list[dict[str, object]], redis_port: int, folder: Pat
     import pandas as pd
 
     parquet = folder / "scores.parquet"
-    frame = pd.DataFrame(rows)[["customer_id", "score", "decile", "segment", "model_version"]]
+    frame = pd.DataFrame(rows)
     frame["scored_at"] = pd.Timestamp(rows[0]["scored_at"])
-    frame.to_parquet(parquet, index=False)
-    out = subprocess.run(
-        [
-            str(FEAST / "python"),
-            str(HERE / "peer" / "feast_peer.py"),
-            "materialize",
-            "--repo",
-            str(folder / "feast"),
-            "--parquet",
-            str(parquet),
-            "--redis",
-            f"127.0.0.1:{redis_port}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def peer_serve(folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
-    """Feast's HTTP feature server (gunicorn, ``workers`` uvicorn workers) on the repo."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(FEAST / "feast"),
-            "-c",
-            str(folder / "feast"),
-            "serve",
-            "-p",
-            str(port),
-            "-w",
-            str(workers),
-            "--no-access-log",
-            "--max-requests",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc, port
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("Feast's feature server did not start")
+    frame[peer_feast.COLUMNS].to_parquet(parquet, index=False)
+    return peer_feast.materialize(parquet, redis_port, folder / "feast")
 
 
 def loadgen(
@@ -254,7 +204,7 @@ def loadgen(
 ) -> dict:
     path = folder / "requests.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in requests or scenario.requests))
-    out = subprocess.run(
+    return servers.json_answer(
         [
             sys.executable,
             str(HERE / "loadgen.py"),
@@ -270,12 +220,8 @@ def loadgen(
             "32" if scenario.rate == 0 else "16",
             "--header",
             f"Authorization: Bearer {key}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+        ]
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def measure(
@@ -311,9 +257,9 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="kairos-bench-serving-"))
     server = RedisProcess(folder / "redis").start()
     api = feast = None
-    peer_run = not args.no_peer and (FEAST / "feast").exists()
+    peer_run = not args.no_peer and peer_feast.available()
     if not args.no_peer and not peer_run:
-        print(f"bench: no Feast in {FEAST.parent} (make bench-peer): measuring without the peer")
+        print(f"bench: no Feast in {peer_feast.BIN.parent} (make bench-peer): no peer this time")
     try:
         began = time.monotonic()
         run, rows = materialize(server.url, args.customers)
@@ -325,13 +271,20 @@ def main() -> int:
             with redis.Redis.from_url(server.url) as client:
                 settle(client)
             print(f"bench: Feast materialized the same rows: {json.dumps(loaded)}", flush=True)
-            feast, feast_port = peer_serve(folder, args.workers)
+            feast_port = free_port()
+            feast = peer_feast.serve(folder / "feast", feast_port, args.workers)
         del rows
         api, port, key = serve(server.url, folder, "admin", args.workers)
         table = []
         chosen = scenarios(args.customers, args.seconds)
+        spent = []
         for scenario in chosen:
+            before = stages.snapshot(port, args.workers)
             median, spread, errors = measure(scenario, port, key, args, folder)
+            spent.append(
+                stages.breakdown(before, stages.snapshot(port, args.workers), scenario.route)
+            )
+            print(f"bench: {scenario.name}: server side {json.dumps(spent[-1])}")
             peer = None
             if feast is not None and scenario.peer is not None:
                 peer = measure(scenario, feast_port, key, args, folder, scenario.peer)[0]
@@ -342,6 +295,7 @@ def main() -> int:
             first = next(s for s in chosen if s.peer)
             repeat = measure(first, feast_port, key, args, folder, first.peer)[0]
         report(args, table, repeat)
+        report_stages(args, chosen, spent)
     finally:
         for proc in (api, feast):
             if proc is not None:
@@ -379,6 +333,33 @@ def report(args: argparse.Namespace, table: list, repeat: dict | None) -> None:
     print("p99 ms (req/s at saturation) on the same requests; ratio = Kairos / peer")
     if repeat is not None:
         print(f"peer repeated at the end, lookup @200/s: p99 {repeat['p99_ms']} ms")
+
+
+def report_stages(args: argparse.Namespace, chosen: list[Scenario], spent: list[dict]) -> None:
+    """Where the time went, by the API's own histograms (every worker, all runs)."""
+    print(f"\nwhere the time goes, server side: p99 ms per stage over all {args.runs} runs")
+    header = (
+        f"{'scenario':<32} {'auth':>6} {'redis':>6} {'serial.':>7} {'other':>6} {'total':>6}  "
+        f"{'loop lag p99':>12} {'late>=10ms':>10}  {'GCs':>5} {'GC>=10ms':>8} {'GC ms':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+
+    def ms(value: object) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for scenario, s in zip(chosen, spent, strict=True):
+        cells = " ".join(
+            f"{ms(s[name]['p99_ms']):>{width}}"
+            for name, width in (("auth", 6), ("redis", 6), ("serialize", 7), ("other", 6))
+        )
+        print(
+            f"{scenario.name:<32} {cells} {ms(s['total']['p99_ms']):>6}  "
+            f"{ms(s['loop_lag']['p99_ms']):>12} {s['loop_lag']['late_10ms']:>10}  "
+            f"{s['gc']['collections']:>5} {s['gc']['over_10ms']:>8} {s['gc']['paused_ms']:>7}"
+        )
+    print("\nother = routing, validation, the handler's own code and waiting for the event loop;")
+    print("loop lag = how late a 50 ms timer fired; GC = collections during the scenario")
 
 
 if __name__ == "__main__":
