@@ -95,7 +95,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = time_round_trips(
-            connect_async(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0)
+            connect_async(
+                settings.redis_url,
+                socket_connect_timeout=0.5,
+                socket_timeout=2.0,
+                client_name="kairos-api",  # what CLIENT LIST shows
+            )
         )
         await initialized(client)
         app.state.store = Store.from_settings(client, settings, layout)

@@ -124,3 +124,14 @@ def test_the_api_freezes_its_start_up_objects_out_of_the_collector(api: Api) -> 
     assert frozen > 50_000  # the modules, the app, its routes and models
     assert gc.get_freeze_count() == 0  # collectable again once the app stops
     assert found[("kairos_gc_pause_seconds_count", frozenset({"generation": "2"}.items()))] >= 1
+
+
+def test_kairos_speaks_resp2_so_scores_are_parsed_once(api: Api, client: TestClient) -> None:
+    """redis-py 8 speaks RESP3 and converts each reply back to the RESP2 shapes Kairos reads;
+    for a sorted set's scores that is float -> text -> float per member, 30% of an audience
+    page's parsing (issue 22). Kairos's clients ask for RESP2 itself."""
+    publish(api.redis, api.layout, score_rows(50))
+    page = client.get("/v1/audiences?min_score=0&limit=50", headers=api.auth("marketing"))
+    assert page.status_code == 200 and len(page.json()["customers"]) == 50
+    seen = [c for n in nodes(api.redis) for c in n.client_list() if c["name"] == "kairos-api"]
+    assert seen and {c["resp"] for c in seen} == {"2"}
