@@ -54,7 +54,7 @@ def main() -> int:
         return 1
     print()
     print(
-        f"Kairos batch targets (issue 16), one run; machine: {psutil.cpu_count()} cores, "
+        f"Kairos targets (issues 16, 22), one run; machine: {psutil.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform(terse=True)}"
     )
     print("\n".join(table(rows)))
