@@ -453,7 +453,7 @@ def report_stages(args: argparse.Namespace, chosen: list[Scenario], spent: list[
             f"{ms(s['loop_lag']['p99_ms']):>12} {s['loop_lag']['late_10ms']:>10}  "
             f"{s['gc']['collections']:>5} {s['gc']['over_10ms']:>8} {s['gc']['paused_ms']:>7}"
         )
-    print("\nother = routing, validation, the handler's own code and waiting for the event loop;")
+    print("\nother = routing, validation, the handler's own code, parsing Redis's replies;")
     print("loop lag = how late a 50 ms timer fired; GC = collections during the scenario")
 
 

@@ -2,7 +2,8 @@
 
 Besides counts and latency per route, each request's time is split into stages
 (``kairos_http_stage_seconds``: ``auth``, ``redis`` round trips, ``serialize`` and ``other``,
-the rest: routing, validation, the handler's own code and waiting for the event loop), and
+the rest: routing, validation, the handler's own code, redis-py turning replies into Python
+values), and
 :class:`RuntimeProbes` exports what stalls every request at once: the event loop's lag and
 the garbage collector's pauses. With several workers each scrape is one worker's
 (``kairos_api_process_info`` names it).

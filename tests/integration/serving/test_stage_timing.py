@@ -114,8 +114,7 @@ def test_probes_see_a_blocked_event_loop_and_gc_pauses() -> None:
 @pytest.mark.node_only("the collector's state is the process's, whatever Redis is")
 def test_the_api_freezes_its_start_up_objects_out_of_the_collector(api: Api) -> None:
     """A full collection walked every object start-up made (~150,000) and paused all of a
-    worker's requests for tens of milliseconds: /healthz had a 52 ms maximum (issue 22)."""
-    assert gc.get_freeze_count() == 0
+    worker's requests: the bench's /healthz had maxima of 52 to 200 ms (issue 22)."""
     with TestClient(create_app(api.settings, api.layout)) as client:
         assert client.get("/healthz").status_code == 200
         frozen = gc.get_freeze_count()
