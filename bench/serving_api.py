@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -364,6 +365,7 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(timeout=30)
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # its Redis data: ~100 MB at 500k
     return 0
 
 
