@@ -417,7 +417,7 @@ BESIDE = {
 
 def record_row(scenario: Scenario, mine: dict, beside: dict, met: bool) -> None:
     """The scenario's row in ``make bench``'s closing table, beside ``scenario.beside``."""
-    by = "rate" if scenario.beside == "peer" and not scenario.rate else "p99_ms"
+    by = scenario.by  # the rate only at saturation, whose figure beside it is the peer's
     record(
         Row(
             f"serving: {scenario.name}",
