@@ -145,10 +145,6 @@ def by_rule(fields: Any) -> dict[str, frozenset[str]]:
     return {rule: frozenset(names) for rule, names in found.items()}
 
 
-async def read_paused(client: aioredis.Redis, layout: Layout) -> dict[str, frozenset[str]]:
-    return by_rule(await client.hkeys(layout.paused_variants))
-
-
 def with_pauses(
     rule: str, published: Mapping[str, Any] | None, paused: Mapping[tuple[str, str], Any]
 ) -> dict[str, Any]:

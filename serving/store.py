@@ -11,24 +11,27 @@ run is gone gets a clear "start again" error.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from kairos.consent import default_consent
 from kairos.events import FAILED
 from kairos.settings import Settings
 from serving import journeys, outbox, reach, state
-from serving.experiments import read_paused
+from serving.experiments import by_rule
 from serving.layout import Layout
 from serving.materialize import ROW_FIELDS, drop_commands, reach_commands
 from serving.outbox import Item, item_for
@@ -61,10 +64,22 @@ PENDING = b"pending"
 
 @dataclass(frozen=True)
 class Ingested:
-    """The answer to one event: its decisions, and whether they are an earlier request's."""
+    """The answer to one event: its decisions, whether they are an earlier request's, and
+    whether the event was dropped because it names an erased id (then it changed nothing)."""
 
     decisions: list[Decision]
     replayed: bool = False
+    erased: bool = False
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every request consults, as last read (:meth:`Store.refresh`)."""
+
+    read_at: float = -1e9  # time.monotonic()
+    live: str | None = None
+    backlog: dict[str, int] = dataclass_field(default_factory=dict)
+    paused: dict[str, frozenset[str]] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,11 +160,9 @@ class Store:
         self.stream_max_entries = stream_max_entries
         self.lateness_ms = int(lateness_s * 1000)
         self.outbox_keep_ms = outbox_keep_s * 1000
-        self._backlog: tuple[float, dict[str, int]] = (-1e9, {})
         self._meta: dict[str, LiveRun] = {}
         self.pointer_cache_s = pointer_cache_s
-        self._pointer: tuple[float, str | None] = (-1e9, None)
-        self._paused: tuple[float, dict[str, frozenset[str]]] = (-1e9, {})
+        self._shared = _Shared()
 
     @classmethod
     def from_settings(
@@ -177,18 +190,47 @@ class Store:
         A reader may thus follow a replaced run for up to that long after a flip; the
         replaced run keeps its keys for ten minutes, so it still reads a whole run.
         """
-        now = time.monotonic()
-        if now - self._pointer[0] >= self.pointer_cache_s:
-            raw = await self.client.get(self.layout.live)
-            self._pointer = (now, _text(raw) if raw is not None else None)
-        return self._pointer[1]
+        return (await self._fresh()).live
 
     async def paused(self) -> dict[str, frozenset[str]]:
         """Each rule's paused variants, re-read at most every ``pointer_cache_s`` seconds."""
-        now = time.monotonic()
-        if now - self._paused[0] >= self.pointer_cache_s:
-            self._paused = (now, await read_paused(self.client, self.layout))
-        return self._paused[1]
+        return (await self._fresh()).paused
+
+    async def stream_lengths(self) -> dict[str, int]:
+        """Entries waiting in the events and decisions streams, re-read at most every
+        ``pointer_cache_s`` (the bound is thus held to within that much traffic)."""
+        return (await self._fresh()).backlog
+
+    async def _fresh(self) -> _Shared:
+        if time.monotonic() - self._shared.read_at >= self.pointer_cache_s:
+            await self.refresh()
+        return self._shared
+
+    async def refresh(self) -> None:
+        """Re-read what every request consults, in one round trip: the live pointer, the
+        serving streams' backlog and the paused variants."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.layout.live)
+        pipe.xlen(self.layout.events_stream)
+        pipe.xlen(self.layout.decisions_stream)
+        pipe.hkeys(self.layout.paused_variants)
+        live, events, decisions, paused = await pipe.execute()
+        self._shared = _Shared(
+            time.monotonic(),
+            _text(live) if live is not None else None,
+            {"events": int(events), "decisions": int(decisions)},
+            by_rule(paused),
+        )
+
+    async def keep_fresh(self) -> None:
+        """Refresh twice per ``pointer_cache_s`` until cancelled, so no request finds the
+        pointer, backlog or pauses stale and pays the round trip (the API runs this; a
+        refresh that fails is retried at the next tick, and requests refresh by themselves
+        meanwhile). With no caching (``pointer_cache_s`` 0) every request reads anyway."""
+        while self.pointer_cache_s > 0:
+            with contextlib.suppress(RedisError):
+                await self.refresh()
+            await asyncio.sleep(self.pointer_cache_s / 2)
 
     async def run_info(self, run: str) -> LiveRun:
         """Metadata of a run (cached: a live run's scored_at and live_at never change)."""
@@ -314,6 +356,7 @@ class Store:
         rules: RuleSet,
         now: datetime | None = None,
         actor: Mapping[str, str] | None = None,
+        suppressed: Sequence[str] = (),
     ) -> Ingested:
         """Record an accepted event, decide its triggers and record the decisions, once.
 
@@ -324,6 +367,11 @@ class Store:
         the same state; and deciding an event again never takes a second slot (the slot is
         the decision id), even when that clean-up could not run. ``actor`` (``key``,
         ``role``) goes into the audit entry of each decision.
+
+        ``suppressed`` are the suppression hashes of the ids the event names
+        (:func:`serving.erasure.suppression_hashes`): when one is on the erased list, the
+        event is dropped and counted, and changes nothing else. That check travels in the
+        claim's round trip; a claim it turns out not to need is deleted again.
         """
         now = now or datetime.now(UTC)
         lengths = await self.stream_lengths()
@@ -335,7 +383,14 @@ class Store:
         customer = str(event["customer_id"]) if event.get("customer_id") else None
         subject = customer or f"anon:{event['anonymous_id']}"
         answer = self.layout.ingested(subject, str(event["event_id"]))
-        if not await self.client.set(answer, PENDING, nx=True, px=self.claim_ms):
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(answer, PENDING, nx=True, px=self.claim_ms)
+        if suppressed:
+            pipe.smismember(self.layout.erased, list(suppressed))
+        claimed, *erased = await pipe.execute()
+        if erased and any(int(f) for f in erased[0]):
+            return await self._drop_erased(answer if claimed else None)
+        if not claimed:
             return await self._replay(answer, str(event["event_id"]))
         decisions: list[Decision] = []
         try:
@@ -348,17 +403,14 @@ class Store:
             raise
         return Ingested(decisions)
 
-    async def stream_lengths(self) -> dict[str, int]:
-        """Entries waiting in the events and decisions streams, re-read at most every
-        ``pointer_cache_s`` (the bound is thus held to within that much traffic)."""
-        now = time.monotonic()
-        if now - self._backlog[0] >= self.pointer_cache_s:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.xlen(self.layout.events_stream)
-            pipe.xlen(self.layout.decisions_stream)
-            events, decisions = await pipe.execute()
-            self._backlog = (now, {"events": int(events), "decisions": int(decisions)})
-        return self._backlog[1]
+    async def _drop_erased(self, claimed: str | None) -> Ingested:
+        """Count an event naming an erased id, and free its claim if it took one."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(self.layout.erased_dropped)
+        if claimed:
+            pipe.delete(claimed)
+        await pipe.execute()
+        return Ingested([], erased=True)
 
     async def _replay(self, answer: str, event_id: str) -> Ingested:
         stored = await self.client.get(answer)

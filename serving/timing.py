@@ -23,12 +23,14 @@ REDIS = "redis"
 
 
 class StageClock:
-    """Seconds spent per stage within one request."""
+    """Seconds spent per stage within one request, and its Redis round trips (sends: a
+    pipeline is one, a cluster pipeline one per node it spans)."""
 
-    __slots__ = ("spent",)
+    __slots__ = ("round_trips", "spent")
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
+        self.round_trips = 0
 
     def add(self, name: str, seconds: float) -> None:
         self.spent[name] = self.spent.get(name, 0.0) + seconds
@@ -73,6 +75,8 @@ def _timed(base: type) -> type:
 
     class Timed(base):
         async def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
+            if (clock := _current.get()) is not None:
+                clock.round_trips += 1
             with stage(REDIS):
                 return await super().send_packed_command(*args, **kwargs)
 

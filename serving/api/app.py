@@ -8,6 +8,8 @@ is unreachable or nothing is live yet. Never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -107,6 +109,9 @@ def create_app(
         app.state.insights = Insights(app.state.store)
         probes = RuntimeProbes(metrics)
         await probes.start()
+        # The pointer, backlog and pauses are re-read off the request path (issue 22: with
+        # two workers at 100 requests/s each, a per-second refresh landed on 1% of requests).
+        fresh = asyncio.create_task(app.state.store.keep_fresh(), name="kairos-keep-fresh")
         # What start-up made (modules, the app, its routes and models: ~150,000 objects)
         # lives as long as the process; frozen, the collector stops walking it, and a full
         # collection stops pausing every request for tens of milliseconds (issue 22).
@@ -116,6 +121,9 @@ def create_app(
             yield
         finally:
             gc.unfreeze()  # collectable again once the app stops (tests start many apps)
+            fresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fresh
             await probes.stop()
             await client.aclose()
 

@@ -3,7 +3,7 @@
 Besides counts and latency per route, each request's time is split into stages
 (``kairos_http_stage_seconds``: ``auth``, ``redis`` round trips, ``serialize`` and ``other``,
 the rest: routing, validation, the handler's own code, redis-py turning replies into Python
-values), and
+values), with the number of Redis round trips (``kairos_http_redis_round_trips``), and
 :class:`RuntimeProbes` exports what stalls every request at once: the event loop's lag and
 the garbage collector's pauses. With several workers each scrape is one worker's
 (``kairos_api_process_info`` names it).
@@ -48,6 +48,13 @@ class Metrics:
             "Time per request spent in each stage: auth, redis (round trips), serialize, other",
             ["route", "stage"],
             buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.round_trips = Histogram(
+            "kairos_http_redis_round_trips",
+            "Redis round trips per request (a pipeline is one)",
+            ["route"],
+            buckets=(0, 1, 2, 3, 4, 5, 6, 8, 12, 16),
             registry=self.registry,
         )
         self.loop_lag = Histogram(
@@ -150,6 +157,7 @@ class MetricsMiddleware:
                 self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
                 for name, seconds in clock.spent.items():
                     self.metrics.stages.labels(route, name).observe(seconds)
+                self.metrics.round_trips.labels(route).observe(clock.round_trips)
                 other = took - sum(clock.spent.values())
                 self.metrics.stages.labels(route, "other").observe(max(other, 0.0))
 

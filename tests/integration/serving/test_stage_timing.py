@@ -7,8 +7,10 @@ import asyncio
 import gc
 import os
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -134,3 +136,71 @@ def test_kairos_speaks_resp2_so_scores_are_parsed_once(api: Api, client: TestCli
     assert page.status_code == 200 and len(page.json()["customers"]) == 50
     seen = [c for n in nodes(api.redis) for c in n.client_list() if c["name"] == "kairos-api"]
     assert seen and {c["resp"] for c in seen} == {"2"}
+
+
+def round_trips(found: dict, route: str) -> tuple[float, float]:
+    """(requests, Redis round trips) of ``route`` so far."""
+    labels = frozenset({"route": route}.items())
+    return (
+        found[("kairos_http_redis_round_trips_count", labels)],
+        found[("kairos_http_redis_round_trips_sum", labels)],
+    )
+
+
+def cached(api: Api, ms: int) -> TestClient:
+    """An app that re-reads the live pointer, backlog and pauses every ``ms``, as deployed."""
+    settings = api.settings.model_copy(update={"api_pointer_cache_ms": ms})
+    return TestClient(create_app(settings, api.layout))
+
+
+@pytest.mark.node_only("a cluster pipeline sends once per node its keys hash to")
+def test_no_lookup_pays_for_re_reading_the_pointer(api: Api) -> None:
+    """Each worker re-read the pointer on the request path once a second: with two workers
+    at 100 requests/s each, 1% of lookups made two round trips instead of one, right at the
+    p99 (issue 22). The app re-reads it in the background now."""
+    publish(api.redis, api.layout, score_rows(20))
+    with cached(api, 1000) as client:
+        for n in range(26):  # 2.5 s after the first: the pointer goes stale twice on the way
+            path = f"/v1/customers/c-{n % 20:05d}/scores"
+            assert client.get(path, headers=api.auth("marketing")).status_code == 200
+            if n == 0:  # it connected and read the run's metadata
+                warm = round_trips(samples(client), SCORES)
+            time.sleep(0.1)
+        requests, trips = round_trips(samples(client), SCORES)
+    assert (requests - warm[0], trips - warm[1]) == (25, 25)
+
+
+@pytest.mark.node_only("a cluster pipeline sends once per node its keys hash to")
+def test_a_decision_checks_erasure_in_the_claims_round_trip(api: Api) -> None:
+    """Five round trips per decided event: claim + erased check, the event's reads and writes,
+    one DECIDE, the record, the stored answer (it was six, the erased check on its own)."""
+    one_rule = {
+        "version": 1,
+        "rules": [
+            {
+                "name": "any_cart",
+                "event_type": "cart_abandoned",
+                "action": {"channel": "email", "template": "email_rescue"},
+            }
+        ],
+    }
+    Path(api.settings.triggers_file).write_text(yaml.safe_dump(one_rule))
+    publish(api.redis, api.layout, score_rows(20))
+    with cached(api, 60_000) as client:
+        for n in range(11):  # the first connects, reads the run's metadata and the rules
+            event = {
+                "event_id": f"evt-trips-{n}",
+                "event_type": "cart_abandoned",
+                "occurred_at": "2026-11-16T12:05:00Z",
+                "customer_id": f"c-{n:05d}",
+                "channel": "web",
+                "schema_version": 1,
+                "properties": {"cart_value": 80.0, "items": 2},
+            }
+            answer = client.post("/v1/events", json=event, headers=api.auth("ingest"))
+            assert answer.status_code == 200 and answer.json()["accepted"], answer.text
+            assert [d["outcome"] for d in answer.json()["decisions"]] == ["send"]
+            if n == 0:
+                warm = round_trips(samples(client), "/v1/events")
+        requests, trips = round_trips(samples(client), "/v1/events")
+    assert (requests - warm[0], trips - warm[1]) == (10, 50)
