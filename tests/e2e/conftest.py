@@ -54,10 +54,11 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A Spark Connect server on a standalone master with two workers: its executors are
-    other JVMs, with Python workers of their own, as on a production cluster."""
+    """A Spark Connect server on a standalone master and a worker of two cores: its executor
+    is another JVM, with Python workers of its own, as on a production cluster. (One worker
+    is enough for that; a second only warmed up another JVM on the same two cores.)"""
     root = tmp_path_factory.mktemp("cluster")
-    standalone = SparkStandalone(root / "standalone").start()
+    standalone = SparkStandalone(root / "standalone", workers=1, cores=2).start()
     try:
         server = SparkConnectProcess(
             Settings(spark_master=standalone.master_url, spark_shuffle_partitions=2),
