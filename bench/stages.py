@@ -77,7 +77,8 @@ def _over(buckets: dict[float, float], count: float, seconds: float) -> int:
 
 
 def breakdown(before: dict[Key, float], after: dict[Key, float], route: str) -> dict:
-    """Per stage of ``route``: p99 and mean (ms); the whole request's p99; the event loop's
+    """Per stage of ``route``: p99 and mean (ms); the whole request's p99; its Redis round
+    trips (mean, most); the event loop's
     lag (p99, ticks late by 10 ms or more) and the GC's pauses (count, 10 ms or more, sum)."""
     out: dict[str, object] = {}
     for name in (*STAGES, "total"):
@@ -94,6 +95,13 @@ def breakdown(before: dict[Key, float], after: dict[Key, float], route: str) -> 
             "mean_ms": round(spent / count * 1000, 3) if count else None,
             "count": int(count),
         }
+    trips, requests, sent = _histogram(before, after, "kairos_http_redis_round_trips", route=route)
+    # the buckets are whole numbers of round trips, cumulative: the first that holds every
+    # request is the most any request made (to within a bucket above 6)
+    out["round_trips"] = {
+        "mean": round(sent / requests, 2) if requests else None,
+        "most": min((int(b) for b, n in trips.items() if n >= requests and b < 1e9), default=None),
+    }
     lag, ticks, _ = _histogram(before, after, "kairos_event_loop_lag_seconds")
     out["loop_lag"] = {
         "p99_ms": bucket_quantile(0.99, sorted(lag), lag, ticks),
