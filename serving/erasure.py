@@ -125,14 +125,9 @@ def _drop_stream_entries(client: redis.Redis, layout: Layout, ids: list[str]) ->
     return dropped
 
 
-def suppression_hashes(ids: list[str], salt: str) -> list[str]:
-    """What the suppression list holds for each of ``ids``."""
-    return [suppression_hash(i, salt) for i in ids]
-
-
 async def is_erased(client: aioredis.Redis, layout: Layout, ids: list[str], salt: str) -> bool:
     """True when any of ``ids`` is on the suppression list."""
-    found = await client.smismember(layout.erased, suppression_hashes(ids, salt))
+    found = await client.smismember(layout.erased, [suppression_hash(i, salt) for i in ids])
     return any(int(f) for f in found)
 
 

@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
@@ -64,12 +64,10 @@ PENDING = b"pending"
 
 @dataclass(frozen=True)
 class Ingested:
-    """The answer to one event: its decisions, whether they are an earlier request's, and
-    whether the event was dropped because it names an erased id (then it changed nothing)."""
+    """The answer to one event: its decisions, and whether they are an earlier request's."""
 
     decisions: list[Decision]
     replayed: bool = False
-    erased: bool = False
 
 
 @dataclass(frozen=True)
@@ -356,7 +354,6 @@ class Store:
         rules: RuleSet,
         now: datetime | None = None,
         actor: Mapping[str, str] | None = None,
-        suppressed: Sequence[str] = (),
     ) -> Ingested:
         """Record an accepted event, decide its triggers and record the decisions, once.
 
@@ -367,11 +364,6 @@ class Store:
         the same state; and deciding an event again never takes a second slot (the slot is
         the decision id), even when that clean-up could not run. ``actor`` (``key``,
         ``role``) goes into the audit entry of each decision.
-
-        ``suppressed`` are the suppression hashes of the ids the event names
-        (:func:`serving.erasure.suppression_hashes`): when one is on the erased list, the
-        event is dropped and counted, and changes nothing else. That check travels in the
-        claim's round trip; a claim it turns out not to need is deleted again.
         """
         now = now or datetime.now(UTC)
         lengths = await self.stream_lengths()
@@ -383,14 +375,7 @@ class Store:
         customer = str(event["customer_id"]) if event.get("customer_id") else None
         subject = customer or f"anon:{event['anonymous_id']}"
         answer = self.layout.ingested(subject, str(event["event_id"]))
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(answer, PENDING, nx=True, px=self.claim_ms)
-        if suppressed:
-            pipe.smismember(self.layout.erased, list(suppressed))
-        claimed, *erased = await pipe.execute()
-        if erased and any(int(f) for f in erased[0]):
-            return await self._drop_erased(answer if claimed else None)
-        if not claimed:
+        if not await self.client.set(answer, PENDING, nx=True, px=self.claim_ms):
             return await self._replay(answer, str(event["event_id"]))
         decisions: list[Decision] = []
         try:
@@ -402,15 +387,6 @@ class Store:
             await self._give_back(answer, customer, decisions)
             raise
         return Ingested(decisions)
-
-    async def _drop_erased(self, claimed: str | None) -> Ingested:
-        """Count an event naming an erased id, and free its claim if it took one."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(self.layout.erased_dropped)
-        if claimed:
-            pipe.delete(claimed)
-        await pipe.execute()
-        return Ingested([], erased=True)
 
     async def _replay(self, answer: str, event_id: str) -> Ingested:
         stored = await self.client.get(answer)

@@ -18,7 +18,7 @@ from kairos.events import future_violation
 from serving import auth
 from serving.api.deps import ApiError, App, EventWriter, Redis, json_response
 from serving.api.schemas import ERRORS, ErrorOut, IngestOut, InvalidEventOut, openapi_event_schema
-from serving.erasure import suppression_hashes
+from serving.erasure import is_erased
 from serving.store import BacklogFull, DuplicateInFlight
 
 
@@ -41,19 +41,8 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
     if violations:
         return invalid("; ".join(v.message for v in violations), [v.__dict__ for v in violations])
     named = [str(event[k]) for k in ("customer_id", "anonymous_id") if event.get(k)]
-    try:
-        ingested = await store.ingest(
-            event,
-            app.rules.current(),
-            now,
-            {"key": key.name, "role": key.role},
-            suppressed=suppression_hashes(named, app.settings.privacy_hash_salt),
-        )
-    except DuplicateInFlight as busy:
-        raise ApiError(409, "duplicate_in_flight", str(busy), {"Retry-After": "1"}) from None
-    except BacklogFull as full:
-        raise ApiError(503, "backlog_full", str(full), {"Retry-After": "60"}) from None
-    if ingested.erased:
+    if await is_erased(store.client, store.layout, named, app.settings.privacy_hash_salt):
+        await store.client.incr(store.layout.erased_dropped)
         app.metrics.dropped.labels("erased").inc()
         return json_response(
             {
@@ -64,6 +53,14 @@ async def ingest(request: Request, app: App, store: Redis, key: EventWriter) -> 
                 "dropped": "erased",
             }
         )
+    try:
+        ingested = await store.ingest(
+            event, app.rules.current(), now, {"key": key.name, "role": key.role}
+        )
+    except DuplicateInFlight as busy:
+        raise ApiError(409, "duplicate_in_flight", str(busy), {"Retry-After": "1"}) from None
+    except BacklogFull as full:
+        raise ApiError(503, "backlog_full", str(full), {"Retry-After": "60"}) from None
     if not ingested.replayed:
         for d in ingested.decisions:
             app.metrics.decisions.labels(d.rule, d.outcome).inc()
