@@ -134,6 +134,7 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app, self.metrics = app, metrics
+        self._routes: dict[str, _RouteMetrics] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,14 +153,41 @@ class MetricsMiddleware:
                 await self.app(scope, receive, observe)
             finally:
                 took = time.perf_counter() - began
-                route = getattr(scope.get("route"), "path", "unmatched")
-                self.metrics.latency.labels(route).observe(took)
-                self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+                route = self._of(getattr(scope.get("route"), "path", "unmatched"))
+                route.latency.observe(took)
+                route.requests(scope["method"], status[0]).inc()
                 for name, seconds in clock.spent.items():
-                    self.metrics.stages.labels(route, name).observe(seconds)
-                self.metrics.round_trips.labels(route).observe(clock.round_trips)
-                other = took - sum(clock.spent.values())
-                self.metrics.stages.labels(route, "other").observe(max(other, 0.0))
+                    route.stage(name).observe(seconds)
+                route.round_trips.observe(clock.round_trips)
+                route.stage("other").observe(max(took - sum(clock.spent.values()), 0.0))
+
+    def _of(self, path: str) -> _RouteMetrics:
+        if (route := self._routes.get(path)) is None:
+            route = self._routes[path] = _RouteMetrics(self.metrics, path)
+        return route
+
+
+class _RouteMetrics:
+    """One route's labelled series, looked up once: ``labels()`` takes a lock and builds a
+    key on every call, a measurable share of a lookup's CPU at saturation (issue 22)."""
+
+    def __init__(self, metrics: Metrics, path: str):
+        self.metrics, self.path = metrics, path
+        self.latency = metrics.latency.labels(path)
+        self.round_trips = metrics.round_trips.labels(path)
+        self._stages: dict[str, Any] = {}
+        self._requests: dict[tuple[str, int], Any] = {}
+
+    def stage(self, name: str) -> Any:
+        if (child := self._stages.get(name)) is None:
+            child = self._stages[name] = self.metrics.stages.labels(self.path, name)
+        return child
+
+    def requests(self, method: str, status: int) -> Any:
+        if (child := self._requests.get((method, status))) is None:
+            child = self.metrics.requests.labels(method, self.path, str(status))
+            self._requests[(method, status)] = child
+        return child
 
 
 class RuntimeProbes:
