@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
     api_workers: int = Field(
-        2, ge=1, description="API worker processes (uvicorn); one per core is a good start."
+        2,
+        ge=1,
+        description="API worker processes (uvicorn), each on its own socket of the port "
+        "(SO_REUSEPORT); one per core is a good start.",
     )
     api_keys_file: str = Field(
         ".local/serving/api_keys.yaml",

@@ -278,18 +278,13 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from serving.api.workers import serve
 
-    uvicorn.run(
-        "serving.api:create_app",
-        factory=True,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        workers=args.workers or settings.api_workers,
-        log_level="warning",
-        access_log=False,
+    return serve(
+        args.host or settings.api_host,
+        args.port or settings.api_port,
+        args.workers or settings.api_workers,
     )
-    return 0
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
