@@ -301,6 +301,7 @@ def of_run(requests: list[dict[str, object]], run: int) -> list[dict[str, object
 
 def measure(
     scenario: Scenario,
+    server: subprocess.Popen[bytes],
     port: int,
     key: str,
     args: argparse.Namespace,
@@ -310,11 +311,17 @@ def measure(
     """The median of ``--runs`` runs (by p99, or by rate at saturation), the spread, errors.
 
     Each run posts events under its own ids: a repeated id is answered from the stored
-    answer (a replay, two round trips) and would not measure a decision."""
-    results = [
-        loadgen(scenario, port, key, args.seconds, folder, of_run(requests or scenario.requests, n))
-        for n in range(args.runs)
-    ]
+    answer (a replay, two round trips) and would not measure a decision. Each run's result
+    also says how evenly the server's workers shared it (``busiest``: the busiest worker's
+    share of their CPU)."""
+    results = []
+    for n in range(args.runs):
+        before = servers.worker_cpu(server)
+        result = loadgen(
+            scenario, port, key, args.seconds, folder, of_run(requests or scenario.requests, n)
+        )
+        result["busiest"] = servers.busiest_share(before, servers.worker_cpu(server))
+        results.append(result)
     results.sort(key=lambda r: r[scenario.by])
     return (
         results[len(results) // 2],
@@ -358,20 +365,20 @@ def main() -> int:
         spent = []
         for scenario in chosen:
             before = stages.snapshot(port, args.workers)
-            median, spread, errors = measure(scenario, port, key, args, folder)
+            median, spread, errors = measure(scenario, api, port, key, args, folder)
             spent.append(
                 stages.breakdown(before, stages.snapshot(port, args.workers), scenario.route)
             )
             print(f"bench: {scenario.name}: server side {json.dumps(spent[-1])}")
             peer = None
             if feast is not None and scenario.peer is not None:
-                peer = measure(scenario, feast_port, key, args, folder, scenario.peer)[0]
+                peer = measure(scenario, feast, feast_port, key, args, folder, scenario.peer)[0]
             table.append((scenario, median, spread, errors, peer))
             print(f"bench: {scenario.name}: {json.dumps(median)} peer {json.dumps(peer)}")
         repeat = None
         if feast is not None:  # the peer again at the end: how much the machine moved
             first = next(s for s in chosen if s.peer)
-            repeat = measure(first, feast_port, key, args, folder, first.peer)[0]
+            repeat = measure(first, feast, feast_port, key, args, folder, first.peer)[0]
         report(args, table, repeat)
         report_stages(args, chosen, spent)
     finally:
@@ -421,6 +428,11 @@ def report(args: argparse.Namespace, table: list, repeat: dict | None) -> None:
     print("p99 ms (req/s at saturation) on the same requests; ratio = Kairos / peer")
     if repeat is not None:
         print(f"peer repeated at the end, lookup @200/s: p99 {repeat['p99_ms']} ms")
+    print("\nworkers' balance: the busiest worker's share of their CPU in the median run")
+    print("(0.50 = two workers evenly loaded, 1.00 = one did all the work)")
+    for scenario, r, _, _, peer in table:
+        theirs = "-" if peer is None else peer["busiest"]
+        print(f"  {scenario.name:<32} Kairos {r['busiest']!s:>5}   peer {theirs!s:>5}")
 
 
 BESIDE = {
