@@ -38,23 +38,34 @@ TARGET_EVENTS_PER_S = 50_000  # landing -> silver (issue 16)
 
 
 class PeakRss:
-    """Samples the RSS of this process tree every 100 ms; ``peak`` and ``start`` in bytes."""
+    """Samples the RSS of this process tree every 100 ms; ``peak`` and ``start`` in bytes.
 
-    def __init__(self) -> None:
+    With ``pss``, also the tree's proportional set size (``pss_peak``, ``pss_start``,
+    ``pss_parts``): each shared page split between the processes that map it. Spark's Python
+    workers are forked from one daemon and share most of their pages with it, which a sum
+    of resident sets counts once per process. (Reading a process's PSS makes the kernel walk
+    its page tables, about a millisecond for a JVM, so it is asked for only where memory is
+    the figure being judged.)"""
+
+    def __init__(self, pss: bool = False) -> None:
         self.peak = 0
         self.start: int | None = None  # the tree's RSS at the first sample: what was there
         self.parts: dict[str, int] = {}  # peak per part: python driver, jvm, python workers
+        self.pss = pss
+        self.pss_peak = 0
+        self.pss_start: int | None = None
+        self.pss_parts: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            now: dict[str, int] = {}
+            rss: dict[str, int] = {}
+            pss: dict[str, int] = {}
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    rss = proc.memory_info().rss
+                    memory = proc.memory_full_info() if self.pss else proc.memory_info()
                     part = (
                         "python driver"
                         if proc.pid == me.pid
@@ -64,13 +75,13 @@ class PeakRss:
                     )
                 except psutil.Error:
                     continue
-                total += rss
-                now[part] = now.get(part, 0) + rss
-            self.peak = max(self.peak, total)
-            if self.start is None:
-                self.start = total
-            for part, rss in now.items():
-                self.parts[part] = max(self.parts.get(part, 0), rss)
+                rss[part] = rss.get(part, 0) + memory.rss
+                pss[part] = pss.get(part, 0) + getattr(memory, "pss", 0)
+            self.peak, self.start = _peaks(rss, self.peak, self.start, self.parts)
+            if self.pss:
+                self.pss_peak, self.pss_start = _peaks(
+                    pss, self.pss_peak, self.pss_start, self.pss_parts
+                )
             time.sleep(0.1)
 
     def __enter__(self) -> PeakRss:
@@ -80,6 +91,16 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _peaks(
+    now: dict[str, int], peak: int, start: int | None, parts: dict[str, int]
+) -> tuple[int, int]:
+    """One sample (bytes per part) into the running peak, the first sample and ``parts``."""
+    total = sum(now.values())
+    for part, size in now.items():
+        parts[part] = max(parts.get(part, 0), size)
+    return max(peak, total), total if start is None else start
 
 
 def copy(frame: DataFrame, path: str) -> None:

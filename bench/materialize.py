@@ -7,15 +7,17 @@ A throw-away redis-server on a free port; gold.scores rows generated in Spark fo
 each run is a full materialization (new run keys, count check, pointer flip, expiry of the
 previous run). The limit is ``redis-benchmark -P 16`` on the same server issuing SET, HSET and
 ZADD with random keys: what the server takes from a C client with 16-deep pipelines. Peak
-memory is the largest resident set of this process and its children (Spark driver JVM and
-its Python workers) during the runs; the increment is that peak less the same processes'
-resident set as the runs began (the Spark session the hourly pipeline shares, already up).
+memory is the largest proportional set size (PSS) of this process and its children (Spark
+driver JVM and its Python workers) during the runs: a page shared by the forked Python workers is
+split between them, where a sum of resident sets would count it once per worker (that sum
+is printed beside); the increment is that peak less the same processes' PSS as the runs
+began (the Spark session the hourly pipeline shares, already up).
 
 The peer (issue 22): Feast's own ``materialize`` of the same rows (one Parquet file of the
 same gold.scores hour) into the same redis-server, ``--runs`` times from its own environment
-(``make bench-peer``); its peak is its process's, its increment over its resident set once
-Feast is imported and the repository applied. Targets: >= 10x Feast's rows/s with a tenth of
-its memory. ``--no-peer`` skips it.
+(``make bench-peer``); its peak is its process's PSS sampled the same way, its increment
+over its PSS once Feast is imported and the repository applied. Targets: >= 10x Feast's
+rows/s with a tenth of its memory. ``--no-peer`` skips it.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         lake.replace_where(scores, settings, catalog.SCORES, predicate)
         interval = Interval(END - timedelta(hours=1), END)
         seconds = []
-        with PeakRss() as memory:
+        with PeakRss(pss=True) as memory:
             for n in range(args.runs):
                 report = materialize_scores.run(spark, settings, interval)
                 assert report is not None
@@ -145,15 +147,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:44s} {middle['seconds']:9.1f} {middle['rows_per_s']:10,.0f}")
     for name, limit_rate in limit.items():
         print(f"  {'redis-benchmark -P 16 ' + name:44s} {'':9s} {limit_rate:10,.0f}  (commands/s)")
-    whole, grown = memory.peak, memory.peak - (memory.start or 0)
+    whole, grown = memory.pss_peak, memory.pss_peak - (memory.pss_start or 0)
     print(
-        f"  peak RSS (driver JVM + Python, workers): {whole / 2**30:.2f} GiB, "
+        f"  peak memory (PSS, driver JVM + Python, workers): {whole / 2**30:.2f} GiB, "
         f"{grown / 2**30:.2f} GiB over the Spark session the runs began with"
     )
-    for part, part_peak in sorted(memory.parts.items()):
+    for part, part_peak in sorted(memory.pss_parts.items()):
         print(f"    {part}: {part_peak / 2**30:.2f} GiB")
+    print(
+        f"  (resident sets summed, which count a page shared by forked workers once per "
+        f"process: {memory.peak / 2**30:.2f} GiB, "
+        + ", ".join(f"{p} {b / 2**30:.2f}" for p, b in sorted(memory.parts.items()))
+        + ")"
+    )
     if peer:
-        compare(rate, whole, grown, middle, max(peer, key=lambda r: r["peak_rss_bytes"]))
+        compare(rate, whole, grown, middle, max(peer, key=lambda r: r["peak_pss_bytes"]))
     return 0
 
 
@@ -176,15 +184,17 @@ def feast_runs(
 
 def compare(rate: float, whole: int, grown: int, feast: dict, feast_peak: dict) -> None:
     """Kairos beside Feast: rows/s (target >= 10x) and peak memory (target <= 0.1x), the
-    whole process trees and the increments over what each had before its job began."""
-    feast_whole = feast_peak["peak_rss_bytes"]
-    feast_grown = feast_whole - feast_peak["before_rss_bytes"]
+    whole process trees and the increments over what each had before its job began, both
+    as PSS sampled every 100 ms."""
+    feast_whole = feast_peak["peak_pss_bytes"]
+    feast_grown = feast_whole - feast_peak["before_pss_bytes"]
     speed = rate / feast["rows_per_s"]
     print(f"\n  vs Feast: {speed:.2f}x its rows/s (target >= 10x)")
     print(
-        f"  peak memory: whole {whole / 2**30:.2f} vs {feast_whole / 2**30:.2f} GiB "
+        f"  peak memory (PSS): whole {whole / 2**30:.2f} vs {feast_whole / 2**30:.2f} GiB "
         f"({whole / feast_whole:.2f}x); increment {grown / 2**30:.2f} vs "
-        f"{feast_grown / 2**30:.2f} GiB ({grown / feast_grown:.2f}x) (target <= 0.1x)"
+        f"{feast_grown / 2**30:.2f} GiB ({grown / feast_grown:.2f}x) (target <= 0.1x); "
+        f"Feast's own peak resident set (ru_maxrss) {feast_peak['peak_rss_bytes'] / 2**30:.2f} GiB"
     )
     record(
         Row(

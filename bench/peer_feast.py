@@ -21,7 +21,8 @@ def available() -> bool:
 
 def materialize(parquet: Path, redis_port: int, repo: Path) -> dict:
     """Feast's ``materialize`` of ``parquet`` (:data:`COLUMNS`) into the redis-server on
-    ``redis_port``: rows, seconds, rows_per_s, peak_rss_bytes, before_rss_bytes."""
+    ``redis_port``: rows, seconds, rows_per_s, peak_rss_bytes, before_rss_bytes,
+    peak_pss_bytes, before_pss_bytes."""
     return servers.json_answer(
         [
             str(BIN / "python"),

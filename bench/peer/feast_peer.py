@@ -9,10 +9,11 @@ locked environment (``.local/feast``, ``bench/peer/uv.lock``), never from Kairos
 online store and a file offline store, an entity ``customer`` and a feature view ``scores``
 over the Parquet file: the same rows Kairos serves), applies it, materializes every row into
 Redis with Feast's own ``FeatureStore.materialize`` and prints one JSON line: rows, seconds,
-rows/s, the process's peak resident memory (``ru_maxrss``, which includes importing Feast,
-as Kairos's whole figure includes its Spark session) and its resident memory just before
-materializing (Feast imported, the repository applied), so the job's increment can be told
-from the interpreter's, as Kairos's is from its Spark session's.
+rows/s, the process's peak memory (its PSS sampled every 100 ms, as ``bench/materialize.py``
+samples Kairos's process tree, and ``ru_maxrss``; both include importing Feast, as Kairos's
+whole figure includes its Spark session) and the same just before materializing (Feast
+imported, the repository applied), so the job's increment can be told from the
+interpreter's, as Kairos's is from its Spark session's.
 
 The peer gets its fastest documented settings: ``skip_dedup`` (one pipeline per batch instead
 of reading every key's timestamp first) and, at serving time, no access log and no worker
@@ -25,6 +26,7 @@ import argparse
 import json
 import resource
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,9 +83,11 @@ def materialize(args: argparse.Namespace) -> dict[str, float]:
     store = FeatureStore(repo_path=str(repo))
     store.apply(definitions(parquet))
     before = resident()
+    sampler = PeakPss()
     began = time.perf_counter()
     end = datetime.now(UTC) + timedelta(minutes=1)
-    store.materialize(start_date=end - timedelta(days=3650), end_date=end)
+    with sampler:
+        store.materialize(start_date=end - timedelta(days=3650), end_date=end)
     seconds = time.perf_counter() - began
     rows = pq.ParquetFile(parquet).metadata.num_rows
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -93,15 +97,50 @@ def materialize(args: argparse.Namespace) -> dict[str, float]:
         "rows_per_s": round(rows / seconds, 1),
         "peak_rss_bytes": peak,
         "before_rss_bytes": before,
+        "peak_pss_bytes": sampler.peak,
+        "before_pss_bytes": sampler.start,
     }
 
 
 def resident() -> int:
     """This process's resident set now, in bytes (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+    return _proc_field("/proc/self/status", "VmRSS:")
+
+
+def proportional() -> int:
+    """This process's proportional set size now (shared pages split between their users)."""
+    return _proc_field("/proc/self/smaps_rollup", "Pss:")
+
+
+def _proc_field(path: str, name: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(name):
+            return int(line.split()[1]) * 1024  # kB
     return 0
+
+
+class PeakPss:
+    """This process's PSS every 100 ms while in the block, as ``bench/lake_etl.PeakRss``
+    samples Kairos's process tree: ``peak`` and ``start`` (the first sample) in bytes."""
+
+    def __init__(self) -> None:
+        self.start = proportional()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, proportional())
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, proportional())
 
 
 def main() -> int:
