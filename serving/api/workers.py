@@ -9,10 +9,11 @@ and the other at 0.1 s, where the others served 6,200 with both busy).
 Here, on Linux, each worker binds its own socket to the same address with ``SO_REUSEPORT``
 and the kernel spreads new connections between the sockets by a hash of their addresses. A
 worker listens only once its app has started, so no connection waits on one still starting.
-The parent binds nothing; it only checks the port is free (a plain bind, which fails where
-any listener holds the port: a second API on the same port is refused at start, instead of
-joining the group and taking half the traffic), starts the workers, restarts one that dies,
-and stops them all on SIGINT or SIGTERM. Elsewhere (no such balancing) it is uvicorn's own.
+The parent listens on nothing; it checks the port is free (a plain bind, then closed: it
+fails where any listener holds the port, so a second API on the same port is refused at
+start instead of joining the group and taking half the traffic), starts the workers,
+restarts one that dies, and stops them all on SIGINT or SIGTERM. Elsewhere (no such
+balancing) it is uvicorn's own.
 """
 
 from __future__ import annotations
