@@ -293,3 +293,26 @@ def test_cached_pointer_still_reads_a_whole_run(api: Api) -> None:
         time.sleep(0.35)
         fresh = client.get("/v1/customers/c-00007/scores", headers=api.auth("marketing")).json()
         assert (fresh["run"], fresh["model_version"]) == (second, "4")
+
+
+def test_audience_pages_read_alike_over_resp2_and_resp3(api: Api) -> None:
+    """The audience reads ZRANGE's reply raw (no redis-py callback): RESP2's flat list and a
+    ``?protocol=3`` URL's pairs give the same pages, scores as numbers, both cursor paths."""
+    publish(api.redis, api.layout, ROWS)
+    bodies = []
+    for url in (api.settings.redis_url, f"{api.settings.redis_url}?protocol=3"):
+        settings = api.settings.model_copy(update={"redis_url": url})
+        with TestClient(create_app(settings, api.layout)) as client:
+            pages, params = [], {"min_score": 0.5, "limit": 9}
+            while True:
+                answer = client.get("/v1/audiences", params=params, headers=api.auth("marketing"))
+                assert answer.status_code == 200, answer.text
+                pages.append(answer.json())
+                if pages[-1]["next_cursor"] is None:
+                    break
+                params = {"min_score": 0.5, "limit": 9, "cursor": pages[-1]["next_cursor"]}
+        bodies.append(pages)
+    resp2, resp3 = bodies
+    assert resp2 == resp3 and len(resp2) > 2
+    wanted = sorted((r["score"] for r in ROWS if r["score"] >= 0.5), reverse=True)  # type: ignore[operator]
+    assert [c["score"] for page in resp2 for c in page["customers"]] == wanted
