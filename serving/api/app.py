@@ -38,6 +38,7 @@ from serving.api import (
     segments,
 )
 from serving.api.deps import ApiError, Services, wall_clock
+from serving.api.hot import Handler, HotRoutes
 from serving.api.limits import BodyLimit
 from serving.api.metrics import Metrics, MetricsMiddleware, RuntimeProbes
 from serving.connection import connect_async, initialized
@@ -151,13 +152,14 @@ def create_app(
         metrics=metrics,
         clock=clock,
     )
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RedisError, _redis_down)
-    app.add_exception_handler(NotReady, _not_ready)
-    app.add_exception_handler(RequestValidationError, _bad_request)
-    app.add_exception_handler(Exception, _unexpected)
+    handlers: dict[type[Exception], Handler] = {
+        ApiError: _api_error,
+        RedisError: _redis_down,
+        NotReady: _not_ready,
+        RequestValidationError: _bad_request,
+    }
+    for exc_class, handler in {**handlers, Exception: _unexpected}.items():
+        app.add_exception_handler(exc_class, handler)
     app.include_router(scores.router, prefix=API_PREFIX)
     app.include_router(audiences.router, prefix=API_PREFIX)
     app.include_router(events.router(settings.feature_defs_dir), prefix=API_PREFIX)
@@ -167,4 +169,8 @@ def create_app(
     app.include_router(segments.router, prefix=API_PREFIX)
     app.include_router(health.router)
     console.mount(app)
+    # Innermost first: the hot routes are answered within the body limit and the metrics.
+    app.add_middleware(HotRoutes, routes=app.routes, prefix=API_PREFIX, handlers=handlers)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -85,20 +85,21 @@ def caller(permission: str) -> Callable[..., Awaitable[auth.ApiKey]]:
     ) -> auth.ApiKey:
         # The services straight from the app, not through the ``App`` dependency: each
         # dependency FastAPI solves is a measurable share of a lookup's CPU (issue 22).
-        with stage("auth"):
-            return _checked(request, request.app.state.services, bearer, permission)
+        presented = bearer.credentials if bearer else request.headers.get("x-api-key", "")
+        return authorized(request.app.state.services, presented, permission)
 
     return check
 
 
-def _checked(
-    request: Request,
-    app: Services,
-    bearer: HTTPAuthorizationCredentials | None,
-    permission: str,
-) -> auth.ApiKey:
-    """:func:`caller`'s checks, timed as the request's ``auth`` stage."""
-    presented = bearer.credentials if bearer else request.headers.get("x-api-key", "")
+def authorized(app: Services, presented: str, permission: str) -> auth.ApiKey:
+    """The key ``presented`` (a bearer token, else the ``X-API-Key`` header; "" for none),
+    if it may do ``permission`` and is within its rate limit; timed as the ``auth`` stage.
+    :func:`caller`'s checks, and the hot routes' (:mod:`serving.api.hot`)."""
+    with stage("auth"):
+        return _checked(app, presented, permission)
+
+
+def _checked(app: Services, presented: str, permission: str) -> auth.ApiKey:
     if not presented:
         raise ApiError(
             401,

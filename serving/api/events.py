@@ -21,6 +21,8 @@ from serving.api.schemas import ERRORS, ErrorOut, IngestOut, InvalidEventOut, op
 from serving.erasure import is_erased
 from serving.store import BacklogFull, DuplicateInFlight
 
+EVENTS_PATH = "/events"
+
 
 def invalid(detail: str, violations: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse(
@@ -84,7 +86,7 @@ def router(feature_defs_dir: str) -> APIRouter:
     ``feature_defs_dir`` (the contract is read once, when the app is built)."""
     events = APIRouter(tags=["events"])
     events.add_api_route(
-        "/events",
+        EVENTS_PATH,
         ingest,
         methods=["POST"],
         response_model=IngestOut,

@@ -12,15 +12,17 @@ from serving.api.deps import ApiError, ConsentReader, Redis, ScoresReader, json_
 from serving.api.schemas import ERRORS, ConsentOut, ErrorOut, ScoresOut
 
 router = APIRouter(tags=["scores"])
+SCORES_PATH = "/customers/{customer_id}/scores"
+ID_LENGTH = (1, 64)  # a customer id's shortest and longest
 
 
 @router.get(
-    "/customers/{customer_id}/scores",
+    SCORES_PATH,
     response_model=ScoresOut,
     responses={**ERRORS, 404: {"model": ErrorOut, "description": "Customer not scored."}},
 )
 async def customer_scores(
-    customer_id: Annotated[str, PathParam(min_length=1, max_length=64)],
+    customer_id: Annotated[str, PathParam(min_length=ID_LENGTH[0], max_length=ID_LENGTH[1])],
     store: Redis,
     key: ScoresReader,
 ) -> Any:
