@@ -1,9 +1,10 @@
 """``create_app``: wires the Kairos HTTP API together; the routes live in their own modules.
 
 Errors are JSON with an ``error`` code and a ``detail`` in words: 401 no or unknown key, 403
-wrong role, 409 an event id still being decided, 413 a body over ``KAIROS_API_MAX_BODY_BYTES``,
-422 bad input (every contract violation listed), 429 over the key's rate limit, 503 when Redis
-is unreachable or nothing is live yet. Never a stack trace.
+wrong role, 404 no such path or customer, 405 a method the path does not take, 409 an event
+id still being decided, 413 a body over ``KAIROS_API_MAX_BODY_BYTES``, 422 bad input (every
+contract violation listed), 429 over the key's rate limit, 503 when Redis is unreachable or
+nothing is live yet. Never a stack trace.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +24,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException
 
 from kairos.events import EventValidator
 from kairos.settings import Settings, get_settings
@@ -60,6 +63,16 @@ def _error(status: int, error: str, detail: str) -> JSONResponse:
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     response = _error(exc.status, exc.error, exc.detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The router's own refusals (no such path, a method the path does not take) in the
+    API's error shape, not Starlette's bare ``{"detail": ...}``."""
+    assert isinstance(exc, HTTPException)
+    error = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    response = _error(exc.status_code, error, str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
 
@@ -158,7 +171,8 @@ def create_app(
         NotReady: _not_ready,
         RequestValidationError: _bad_request,
     }
-    for exc_class, handler in {**handlers, Exception: _unexpected}.items():
+    last = {HTTPException: _http_error, Exception: _unexpected}
+    for exc_class, handler in {**handlers, **last}.items():
         app.add_exception_handler(exc_class, handler)
     app.include_router(scores.router, prefix=API_PREFIX)
     app.include_router(audiences.router, prefix=API_PREFIX)

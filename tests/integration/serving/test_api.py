@@ -176,6 +176,18 @@ def test_roles_are_enforced(
         assert body == {"error": "forbidden", "detail": f"role {role!r} may not read scores"}
 
 
+def test_unknown_paths_and_methods_get_the_api_error_shape(api: Api, client: TestClient) -> None:
+    """The router's own 404 and 405 were Starlette's ``{"detail": "Not Found"}``, unlike
+    every other error of the API."""
+    missing = client.get("/v1/no-such-thing", headers=api.auth("admin"))
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "Not Found"}
+    wrong = client.delete("/v1/customers/c-00001/scores", headers=api.auth("admin"))
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}
+    assert wrong.headers["allow"] == "GET"
+
+
 def test_missing_or_unknown_keys_get_401(client: TestClient) -> None:
     none = client.get("/v1/audiences")
     assert none.status_code == 401 and none.headers["www-authenticate"] == "Bearer"
