@@ -30,6 +30,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from serving.api.protocol import OneWriteHttpProtocol
+
 log = logging.getLogger("kairos.api")
 APP = "serving.api:create_app"
 STOP_SECONDS = 10.0
@@ -63,7 +65,12 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-OPTIONS: dict[str, Any] = {"factory": True, "log_level": "warning", "access_log": False}
+OPTIONS: dict[str, Any] = {
+    "factory": True,
+    "log_level": "warning",
+    "access_log": False,
+    "http": OneWriteHttpProtocol,  # a response's head and body in one write (issue 22)
+}
 
 
 def _config(host: str, port: int) -> uvicorn.Config:
