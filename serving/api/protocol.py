@@ -17,6 +17,7 @@ goes out chunk by chunk, each chunk at most one loop pass late. Passed to uvicor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,6 +38,13 @@ class HeldWrite:
         else:
             self._transport.write(self._held + data)
             self._held = None
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(chunks))
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
 
     def flush(self) -> None:
         """Send the held write, if any (the end of a pass, and before the transport closes)."""

@@ -1,5 +1,5 @@
 """``HeldWrite`` (serving.api.protocol): writes in order, two in a row as one, a lone one by
-the end of the loop's pass, nothing held past a close."""
+the end of the loop's pass, nothing held past a close or an end of file."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ class Recording(asyncio.Transport):
     def abort(self) -> None:
         self.aborted = self.closed = True
 
+    def write_eof(self) -> None:
+        self.writes.append(b"<eof>")
+
     def get_write_buffer_size(self) -> int:
         return 7
 
@@ -56,10 +59,13 @@ def test_a_lone_write_goes_out_by_the_end_of_the_pass_and_order_holds() -> None:
         assert inner.writes == [b"head"]
         for chunk in (b"a", b"b", b"c"):  # a streamed body, chunk by chunk
             held.write(chunk)
+        held.writelines([b"d", b"e"])
+        held.write(b"f")
+        held.write_eof()
         await asyncio.sleep(0)
         return inner.writes
 
-    assert asyncio.run(scenario()) == [b"head", b"ab", b"c"]
+    assert asyncio.run(scenario()) == [b"head", b"ab", b"cde", b"f", b"<eof>"]
 
 
 def test_close_sends_what_is_held_first_and_abort_drops_it() -> None:
