@@ -202,7 +202,9 @@ def test_a_small_answer_arrives_in_one_tcp_segment(api: Api) -> None:
                 assert answer.startswith(b"HTTP/1.1 200 OK") and b'"ok"' in answer, answer
                 time.sleep(0.01)  # the answer's segments all in before counting
                 received.append(segments_received(connection) - before)
-        assert received[5:] == [1] * 20, received  # the first few: the kernel's quick ACKs
+        # The first few carry the kernel's quick ACKs; later, an answer slower than the
+        # delayed-ACK timer (40 ms) on a busy machine may too. Before, no answer came in one.
+        assert received[5:].count(1) >= 15, received
         # A large answer on a kept-alive connection still arrives whole, after a small one.
         kept = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         for path in ("/healthz", "/openapi.json", "/healthz"):
