@@ -67,10 +67,9 @@ class HotRoutes:
     ):
         self.app, self.handlers = app, handlers
         by_path = {getattr(r, "path", ""): r for r in routes}
-        self.lookup = by_path[prefix + scores.SCORES_PATH]
-        self.events = by_path[prefix + events.EVENTS_PATH]
-        self.head, self.tail = f"{prefix}/customers/", "/scores"
         self.events_path = prefix + events.EVENTS_PATH
+        self.lookup, self.events = by_path[prefix + scores.SCORES_PATH], by_path[self.events_path]
+        self.head, self.tail = f"{prefix}/customers/", "/scores"
 
     def customer(self, path: str) -> str | None:
         """The customer id of a score lookup at ``path`` this answers, else None."""
@@ -94,7 +93,6 @@ class HotRoutes:
             await self.app(scope, receive, send)
             return
         app = scope["app"].state
-        request = Request(scope, receive)
         try:
             presented = presented_key(scope["headers"])
             if customer is not None:
@@ -102,12 +100,13 @@ class HotRoutes:
                 response = await scores.customer_scores(customer, app.store, key)
             else:
                 key = authorized(app.services, presented, auth.WRITE_EVENTS)
+                request = Request(scope, receive)
                 response = await events.ingest(request, app.services, app.store, key)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:
                 raise  # to the app's handler of last resort (a 500), as a route's would
-            response = await handler(request, exc)
+            response = await handler(Request(scope, receive), exc)
         await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Handler | None:
